@@ -1,0 +1,29 @@
+# The README's commands. `make test` is what .ci/run calls.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: setup test lint format bench clean
+
+setup:
+	bash scripts/setup.sh
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -q test
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: setup
+	$(PY) benchmarks/bench_ssm.py
+	$(PY) benchmarks/bench_tracker.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
