@@ -21,8 +21,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, unreadable, corrupt or made for another model config."""
 
 
-def save_checkpoint(model: MultimodalMambaTracker, path: str | os.PathLike[str], meta: dict[str, Any] | None = None,
-                    half: bool = False) -> Path:
+def save_checkpoint(
+    model: MultimodalMambaTracker,
+    path: str | os.PathLike[str],
+    meta: dict[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
     """Write the model's config and weights (optionally in float16) plus provenance `meta` to `path`."""
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     payload = {
@@ -72,7 +76,9 @@ def build_model(
         ignore = {"name", "stem_pretrained", "backend"}
         diff = sorted(k for k, v in cfg.to_dict().items() if k not in ignore and saved.get(k, v) != v)
         if diff:
-            details = ", ".join(f"{k}: config {getattr(cfg, k)!r} vs checkpoint {saved.get(k)!r}" for k in diff)
+            details = ", ".join(
+                f"{k}: config {getattr(cfg, k)!r} vs checkpoint {saved.get(k)!r}" for k in diff
+            )
             raise CheckpointError(f"checkpoint {checkpoint} was made for another model config ({details})")
         cfg = dataclasses.replace(cfg, stem_pretrained=False)
     else:

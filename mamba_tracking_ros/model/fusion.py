@@ -26,7 +26,9 @@ class DifferenceFusionMamba(nn.Module):
         self.reduce = nn.Linear(2 * cfg.d_model, cfg.d_model)
         self.out_norm = nn.LayerNorm(cfg.d_model)
 
-    def forward(self, x_rgb: torch.Tensor, x_tir: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x_rgb: torch.Tensor, x_tir: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return enhanced RGB tokens, enhanced thermal tokens and the fused tokens of this layer."""
         diff, _ = self.mamba(self.diff_norm(x_rgb - x_tir))
         gate = torch.tanh(diff)
@@ -51,7 +53,10 @@ class OrderDynamicFusionMamba(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.mamba = make_mamba(cfg, n_directions=3)
         self.order_mlp = nn.Sequential(
-            nn.Linear(cfg.d_model, cfg.ofm_hidden), nn.GELU(), nn.Linear(cfg.ofm_hidden, cfg.ofm_hidden), nn.GELU()
+            nn.Linear(cfg.d_model, cfg.ofm_hidden),
+            nn.GELU(),
+            nn.Linear(cfg.ofm_hidden, cfg.ofm_hidden),
+            nn.GELU(),
         )
         self.order_fc = nn.Linear(cfg.ofm_hidden, 1)
         self.gate = nn.Linear(cfg.d_model, 3)
@@ -80,7 +85,9 @@ class OrderDynamicFusionMamba(nn.Module):
         dynamic_order = idx[order].reshape(-1)
         weights = torch.softmax(self.gate(tokens), dim=-1)
         y, _ = self.mamba(
-            self.norm(tokens), orders=[forward_order, backward_order, dynamic_order], direction_weights=weights
+            self.norm(tokens),
+            orders=[forward_order, backward_order, dynamic_order],
+            direction_weights=weights,
         )
         y = (tokens + y).view(b, n, s, d).sum(dim=1)
         return self.out_norm(y)
@@ -100,7 +107,9 @@ class PromptGenerator(nn.Module):
         self.ngroups, self.d_state, self.tau = cfg.ngroups, cfg.d_state, cfg.gumbel_tau
         width = cfg.ngroups * cfg.d_state
         self.shared_pool = nn.Parameter(torch.randn(cfg.prompt_pool_size, width) * 0.02)
-        self.basis = nn.ParameterDict({m: nn.Parameter(torch.ones(cfg.prompt_pool_size, width)) for m in modalities})
+        self.basis = nn.ParameterDict(
+            {m: nn.Parameter(torch.ones(cfg.prompt_pool_size, width)) for m in modalities}
+        )
         self.router = nn.ModuleDict(
             {
                 m: nn.Sequential(

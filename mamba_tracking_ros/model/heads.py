@@ -32,14 +32,14 @@ class CenterHead(nn.Module):
         nn.init.constant_(self.score[-1].bias, -math.log(99.0))
 
     def forward(self, tokens: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, ...]:
-        """Map (b, Hs*Ws, d) search tokens to score logits (b,1,Hs,Ws), offset and size in [0, 1] (b,2,Hs,Ws)."""
+        """Map (b, Hs*Ws, d) search tokens to score logits (b,1,Hs,Ws) and offset, size in [0, 1]."""
         b, n, d = tokens.shape
         fmap = tokens.transpose(1, 2).reshape(b, d, grid[0], grid[1])
         return self.score(fmap), torch.sigmoid(self.offset(fmap)), torch.sigmoid(self.size(fmap))
 
 
 class VisionLanguageCorrelation(nn.Module):
-    """MVLM vision-language correlation: <v_x, u_t> between unit search tokens and the unit sentence embedding.
+    """MVLM vision-language correlation: <v_x, u_t> of unit search tokens and the unit sentence embedding.
 
     The region score of a box b is the average of this map over the tokens inside b (MVLM rho(b)); the
     runtime tracker takes that average, the network returns the per-token map.

@@ -26,7 +26,9 @@ def make_mamba(cfg: ModelConfig, n_directions: int = 1, learned_init_state: bool
     )
 
 
-def bidirectional_orders(n_text: int, n_template: int, n_search: int, device: torch.device) -> list[torch.Tensor]:
+def bidirectional_orders(
+    n_text: int, n_template: int, n_search: int, device: torch.device
+) -> list[torch.Tensor]:
     """MambaVLT modality-guided scan orders over tokens laid out [text, template, search].
 
     Text-first (alpha): text -> template -> search; template-first (beta): template -> text -> search.
@@ -59,7 +61,9 @@ class HybridStateSpaceLayer(nn.Module):
         prev_states: torch.Tensor | None,
         c_offset: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run one layer over (b, l, d) tokens; returns the new tokens and the final states (b, 2, h, p, n)."""
+        """Run one layer over (b, l, d) tokens; returns new tokens and final states (b, 2, h, p, n)."""
         state = None if prev_states is None else Mamba2State(conv=None, ssm=prev_states)
-        y, new_state = self.mixer(self.norm(x), state=state, orders=orders, c_offset=c_offset, carry_conv=False)
+        y, new_state = self.mixer(
+            self.norm(x), state=state, orders=orders, c_offset=c_offset, carry_conv=False
+        )
         return x + y, new_state.ssm

@@ -1,4 +1,4 @@
-"""The unified multimodal Mamba tracker: any non-empty subset of {RGB, thermal, events}, with or without a sentence.
+"""The unified multimodal Mamba tracker: any non-empty subset of {RGB, thermal, events}, with or without text.
 
 Token layout per modality stream (one-stream, as in OSTrack/MambaVLT): [language, template clip, search].
 All present streams share the backbone weights (AINet shares RGB/TIR weights; a learned modality embedding
@@ -23,7 +23,7 @@ from .fusion import DifferenceFusionMamba, OrderDynamicFusionMamba, PromptGenera
 from .heads import CenterHead, VisionLanguageCorrelation
 from .language import get_sentence_encoder
 from .layers import HybridStateSpaceLayer, bidirectional_orders
-from .stems import EventStem, ImageStem
+from .stems import EventStem, ImageStem, thermal_to_image_range
 from .types import MODALITIES, NetOutput, TextFeatures, TrackMemory
 
 SEGMENTS = ("text", "template", "search")
@@ -59,7 +59,7 @@ class MultimodalMambaTracker(nn.Module):
     # ----------------------------------------------------------------- inputs
     def encode_text(self, sentence: str) -> TextFeatures:
         """Encode a sentence once (frozen MiniLM), projecting tokens and the sentence embedding to d_model."""
-        encoder = get_sentence_encoder()
+        encoder = get_sentence_encoder(max_tokens=self.cfg.text_max_tokens)
         tokens, mask, embedding = encoder.encode(sentence)
         device = self.text_token_proj.weight.device
         tokens = tokens[:, mask[0]].to(device)
@@ -74,7 +74,9 @@ class MultimodalMambaTracker(nn.Module):
             pos = F.interpolate(pos, size=grid, mode="bilinear", align_corners=False)
         return pos.flatten(2).transpose(1, 2)
 
-    def embed_images(self, images: dict[str, torch.Tensor], role: str = "template") -> dict[str, torch.Tensor]:
+    def embed_images(
+        self, images: dict[str, torch.Tensor], role: str = "template"
+    ) -> dict[str, torch.Tensor]:
         """Tokenise crops per modality: 'rgb' (b,3,S,S) in [0,255], 'thermal' (b,1,S,S) in [0,1], 'events'.
 
         Returns modality -> (b, N, d) tokens with positional, modality and segment embeddings added.
@@ -89,7 +91,7 @@ class MultimodalMambaTracker(nn.Module):
         if "rgb" in images:
             frames["rgb"] = images["rgb"]
         if "thermal" in images:
-            frames["thermal"] = self.image_stem.thermal_to_rgb_range(images["thermal"])
+            frames["thermal"] = thermal_to_image_range(images["thermal"])
         tokens: dict[str, torch.Tensor] = {}
         if frames:
             shapes = {tuple(x.shape) for x in frames.values()}
@@ -160,7 +162,9 @@ class MultimodalMambaTracker(nn.Module):
                     streams[m] = y[j : j + 1]
                     new_memory.states[(name, m)] = final[j : j + 1]
             if "rgb" in streams and "thermal" in streams:
-                rgb, tir, fused = self.dfm[i](streams["rgb"][:, -n_search:], streams["thermal"][:, -n_search:])
+                rgb, tir, fused = self.dfm[i](
+                    streams["rgb"][:, -n_search:], streams["thermal"][:, -n_search:]
+                )
                 streams["rgb"] = torch.cat([streams["rgb"][:, :-n_search], rgb], dim=1)
                 streams["thermal"] = torch.cat([streams["thermal"][:, :-n_search], tir], dim=1)
                 fused_layers.append(fused)
@@ -197,7 +201,9 @@ class MultimodalMambaTracker(nn.Module):
 
         def aligned(src: str, dst: str) -> torch.Tensor:
             """Place src's prompts onto dst's token layout (zeros where the segments differ)."""
-            out = prompts[src].new_zeros(streams[dst].shape[0], streams[dst].shape[1], *prompts[src].shape[2:])
+            out = prompts[src].new_zeros(
+                streams[dst].shape[0], streams[dst].shape[1], *prompts[src].shape[2:]
+            )
             (t_src, k_src), (t_dst, k_dst) = layout[src], layout[dst]
             out[:, :t_dst] = prompts[src][:, :t_src]
             out[:, -n_search:] = prompts[src][:, -n_search:]

@@ -12,7 +12,7 @@ MODALITIES: tuple[str, ...] = ("rgb", "thermal", "events")
 
 @dataclass
 class TextFeatures:
-    """A sentence encoded once on arrival: projected tokens for the backbone and a unit embedding (MVLM u_t)."""
+    """A sentence encoded once on arrival: projected tokens for the backbone and a unit embedding (MVLM u)."""
 
     sentence: str
     tokens: torch.Tensor  # (1, Lt, d_model) language tokens placed in front of the visual tokens
@@ -46,6 +46,6 @@ class NetOutput:
     score_logits: torch.Tensor  # (1, 1, Hs, Ws) centre classification logits
     offset: torch.Tensor  # (1, 2, Hs, Ws) sub-cell centre offset in [0, 1] cells
     size: torch.Tensor  # (1, 2, Hs, Ws) box width, height as a fraction of the search crop side, in [0, 1]
-    correlation: torch.Tensor | None  # (1, 1, Hs, Ws) cosine of search tokens with the sentence (MVLM), or None
+    correlation: torch.Tensor | None  # (1, 1, Hs, Ws) cosine with the sentence (MVLM), or None
     search_tokens: torch.Tensor  # (1, Hs*Ws, d_model) fused search features
     modalities: tuple[str, ...]  # modalities that actually went through the network this frame

@@ -1,0 +1,217 @@
+"""Benchmark the SSD scan backends: milliseconds per `ssd_scan` call (median of repeats after warm-up).
+
+Run: .venv/bin/python benchmarks/bench_ssm.py [--quick] [--long] [--sweep-chunks] [--tune-allocator]
+Writes benchmarks/results/bench_ssm.json (machine info + every measured row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mamba_tracking_ros.ssm import (  # noqa: E402
+    DEFAULT_CHUNK_SIZE_TORCH,
+    available_backends,
+    ssd_scan,
+    tune_cpu_allocator,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_ssm.json"
+
+
+def make_inputs(
+    length: int, nheads: int, headdim: int, d_state: int, device: str, dtype: torch.dtype
+) -> dict:
+    """Scan inputs distributed like a fresh Mamba-2 layer's (dt in [1e-3, 0.1], A in [-16, -1])."""
+    gen = torch.Generator().manual_seed(0)
+    dt0 = torch.exp(torch.rand(nheads, generator=gen) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+    tensors = {
+        "x": torch.randn(1, length, nheads, headdim, generator=gen),
+        "dt": 0.5 * torch.randn(1, length, nheads, generator=gen),
+        "A": -torch.empty(nheads).uniform_(1.0, 16.0, generator=gen),
+        "B": torch.randn(1, length, 1, d_state, generator=gen),
+        "C": torch.randn(1, length, 1, d_state, generator=gen),
+        "D": torch.ones(nheads),
+        "dt_bias": dt0 + torch.log(-torch.expm1(-dt0)),
+    }
+    out = {}
+    for name, t in tensors.items():
+        keep_fp32 = name in ("A", "D", "dt_bias", "dt")
+        out[name] = t.to(device=device, dtype=torch.float32 if keep_fp32 else dtype)
+    return out
+
+
+def time_ms(fn: Callable[[], object], repeats: int, warmup: int, cuda: bool) -> tuple[float, float]:
+    """(median, min) wall time of fn() in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    if cuda:
+        torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples), min(samples)
+
+
+def bench_case(
+    backend: str,
+    device: str,
+    length: int,
+    nheads: int,
+    headdim: int,
+    chunk: int | None,
+    backward: bool,
+    repeats: int,
+    warmup: int,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[float, float]:
+    """(median, min) milliseconds per scan call (forward, or forward + backward) for one configuration."""
+    inp = make_inputs(length, nheads, headdim, 16, device, dtype)
+    if backward:
+        for name in ("x", "dt", "B", "C"):
+            inp[name].requires_grad_(True)
+
+    def run() -> None:
+        with torch.set_grad_enabled(backward):
+            y, final = ssd_scan(
+                inp["x"],
+                inp["dt"],
+                inp["A"],
+                inp["B"],
+                inp["C"],
+                D=inp["D"],
+                dt_bias=inp["dt_bias"],
+                dt_softplus=True,
+                chunk_size=chunk,
+                backend=backend,
+            )
+            if backward:
+                (y.float().square().mean() + final.square().mean()).backward()
+
+    return time_ms(run, repeats, warmup, device == "cuda")
+
+
+def machine_info(args: argparse.Namespace, allocator_tuned: bool) -> dict:
+    """CPU/GPU/torch facts recorded with the timings."""
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_num_threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "backends": available_backends(),
+        "default_chunk_size_torch": DEFAULT_CHUNK_SIZE_TORCH,
+        "allocator_tuned": allocator_tuned,
+        "quick": args.quick,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def main() -> None:
+    """Parse flags, run the table, print it and write the JSON."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="few repeats, fewer cases")
+    ap.add_argument("--long", action="store_true", help="add L=16384")
+    ap.add_argument(
+        "--sweep-chunks", action="store_true", help="also time the torch path at chunk 16/32/64/128"
+    )
+    ap.add_argument("--tune-allocator", action="store_true", help="call tune_cpu_allocator() first (opt-in)")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="JSON output path")
+    args = ap.parse_args()
+
+    tuned = tune_cpu_allocator() if args.tune_allocator else False
+    lengths = [320, 1024, 3840] + ([16384] if args.long else [])
+    shapes = [(6, 64), (12, 32)]
+    info = machine_info(args, tuned)
+    print(
+        f"torch {info['torch']} | cpu_count {info['cpu_count']} | "
+        f"torch threads {info['torch_num_threads']} | "
+        f"backends {info['backends']} | allocator tuned: {tuned}"
+    )
+
+    devices = [("torch", "cpu")]
+    if torch.cuda.is_available():
+        devices.append(("torch", "cuda"))
+        if "cuda" in info["backends"]:
+            devices.append(("cuda", "cuda"))
+    rows = []
+
+    def record(
+        backend: str, device: str, length: int, nh: int, hd: int, chunk: int | None, bwd: bool
+    ) -> None:
+        """Time one case, print it as a table row and keep it for the JSON."""
+        if device == "cpu":
+            reps = (3 if length >= 8192 else 7) if args.quick else (7 if length >= 8192 else 25)
+        else:
+            reps = 10 if args.quick else 50
+        warm = 1 if args.quick else 3
+        ms, ms_min = bench_case(backend, device, length, nh, hd, chunk, bwd, reps, warm)
+        row = {
+            "backend": backend,
+            "device": device,
+            "length": length,
+            "heads": f"{nh}x{hd}",
+            "d_state": 16,
+            "chunk": chunk if chunk is not None else "default",
+            "pass": "fwd+bwd" if bwd else "fwd",
+            "ms": round(ms, 3),
+            "ms_min": round(ms_min, 3),
+            "repeats": reps,
+        }
+        rows.append(row)
+        print(
+            f"{backend:6s} {device:5s} {length:6d} {row['heads']:6s} {str(row['chunk']):8s} {row['pass']:8s}"
+            f" {ms:10.3f} {ms_min:10.3f}",
+            flush=True,
+        )
+
+    # One untimed pass over every length, longest first: glibc raises its mmap threshold after the first
+    # large frees, so without it the first rows measure page faults that later rows (and a long-running
+    # process) avoid.
+    for backend, device in devices:
+        for length in sorted(lengths, reverse=True):
+            bench_case(backend, device, length, 6, 64, None, False, repeats=1, warmup=1)
+
+    print(
+        f"{'backend':6s} {'dev':5s} {'L':>6s} {'heads':6s} {'chunk':8s} {'pass':8s} "
+        f"{'median ms':>10s} {'min ms':>10s}"
+    )
+    for backend, device in devices:
+        for nh, hd in shapes if not args.quick else shapes[:1]:
+            for length in lengths:
+                record(backend, device, length, nh, hd, None, False)
+            record(backend, device, 320, nh, hd, None, True)
+    if args.sweep_chunks:
+        for length in lengths:
+            for chunk in (16, 32, 64, 128):
+                record("torch", "cpu", length, 6, 64, chunk, False)
+        for chunk in (16, 32, 64):
+            record("torch", "cpu", 320, 6, 64, chunk, True)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Runtime knobs of the tracker: the ``tracker:`` section of ``config/<name>.yaml``.
+
+The ``model:`` section is the network's, see :mod:`mamba_tracking_ros.model.config`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracker hyper-parameters; each default is documented next to its field (MVLM / MambaVLT named)."""
+
+    # --- search regions
+    search_factor: float = 4.0  # local search square side = search_factor * sqrt(w * h) of the last box
+    template_factor: float = 2.0  # template square side = template_factor * sqrt(w * h)
+    min_search_side: float = 32.0  # lower bound (pixels) of the local search side, for tiny boxes
+    min_box_size: float = 2.0  # reported / carried boxes are at least this many pixels wide and high
+    pad_mode: str = "mean"  # crop padding outside the image: "mean" (per-channel image mean) or "zero"
+    window_influence: float = 0.35  # local mode: ranked = (1 - w) * sigmoid + w * hanning (0 disables)
+    top_k: int = 5  # candidates (local maxima of the score map) scored by the MVLM confidence
+    # --- template clip (MambaVLT)
+    template_clip_len: int = 3  # K template frames: the initial one is kept, the other K-1 refreshed (FIFO)
+    template_update_threshold: float = (
+        0.6  # refresh a slot only when kappa >= this (<= -1: always, > 1: never)
+    )
+    template_update_interval: int = 1  # at least this many frames between two refreshes (seeding excepted)
+    seed_template_from_text: bool = True  # text-only start: the first refresh seeds the (empty) template clip
+    # --- MVLM margin confidence and gating
+    alpha_corr: float = 0.5  # weight of the correlation margin; alpha_cls = 1 - alpha_corr
+    psi_out: float = 0.3  # competitors must have IoU < psi_out with the candidate (exclusion zone B_out)
+    ewma_lambda: float = 0.7  # forgetting factor lambda of m_t = (1 - lambda) * kappa_vlm + lambda * m_{t-1}
+    omega: float = 0.5  # kappa = (1 - omega) * kappa_vlm + omega * m_t
+    corr_scale_floor: float = 0.05  # floor of the robust scale dividing the correlation margin
+    cls_scale_floor: float = 0.05  # floor of the robust scale dividing the classification margin
+    scale_momentum: float = 0.9  # running average of the per-frame robust scales (MAD * 1.4826)
+    tau: float = 0.25  # gate: kappa >= tau -> TRACKING and local search next, else global relocalisation
+    lost_after: int = 10  # consecutive frames below tau after which the state is LOST (search stays global)
+    init_box_confidence: float = 1.0  # confidence reported for, and EWMA memory seeded by, a user-given box
+    warm_memory_on_start: bool = (
+        True  # run the first frame through the network at start() to seed the SSM memory
+    )
+    # --- inputs
+    resize_thermal_to_rgb: bool = (
+        False  # resize a thermal image of another size to the RGB size (else ValueError)
+    )
+    thermal_percentiles: tuple[float, float] = (1.0, 99.0)  # robust min-max for uint16 / float32 thermal
+    stats_stride: int = 4  # pixel subsampling for per-frame statistics (thermal percentiles, padding mean)
+
+    def __post_init__(self) -> None:
+        """Validate ranges; a bad value raises ValueError naming the field."""
+        positive = ("search_factor", "template_factor", "min_search_side", "min_box_size")
+        for name in positive:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: must be a positive number, got {value!r}")
+        unit = ("window_influence", "alpha_corr", "ewma_lambda", "omega", "scale_momentum")
+        for name in unit:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+                raise ValueError(f"{name}: must be in [0, 1], got {value!r}")
+        if not (isinstance(self.psi_out, (int, float)) and 0.0 < self.psi_out <= 1.0):
+            raise ValueError(f"psi_out: must be in (0, 1], got {self.psi_out!r}")
+        for name in ("corr_scale_floor", "cls_scale_floor"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name}: must be positive, got {value!r}")
+        for name in ("tau", "template_update_threshold"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise ValueError(f"{name}: must be a finite number, got {value!r}")
+        if not -1.0 <= self.init_box_confidence <= 1.0:
+            raise ValueError(f"init_box_confidence: must be in [-1, 1], got {self.init_box_confidence!r}")
+        for name in ("top_k", "template_clip_len", "template_update_interval", "lost_after", "stats_stride"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        if self.pad_mode not in ("mean", "zero"):
+            raise ValueError(f"pad_mode: must be 'mean' or 'zero', got {self.pad_mode!r}")
+        lo_hi = tuple(self.thermal_percentiles)
+        if len(lo_hi) != 2 or not 0.0 <= lo_hi[0] < lo_hi[1] <= 100.0:
+            raise ValueError(
+                f"thermal_percentiles: need 0 <= low < high <= 100, got {self.thermal_percentiles!r}"
+            )
+        object.__setattr__(self, "thermal_percentiles", (float(lo_hi[0]), float(lo_hi[1])))
+        for name in ("seed_template_from_text", "warm_memory_on_start", "resize_thermal_to_rgb"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")
+
+    @property
+    def alpha_cls(self) -> float:
+        """Weight of the classification margin (MVLM: alpha_corr + alpha_cls = 1)."""
+        return 1.0 - self.alpha_corr
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for logs, results and YAML)."""
+        data = asdict(self)
+        data["thermal_percentiles"] = list(self.thermal_percentiles)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrackerConfig:
+        """Build from a mapping, rejecting unknown keys (a typo must not be silently ignored)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"tracker: the 'tracker' section must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"tracker: unknown key(s) {unknown}; known: {sorted(known)}")
+        values = dict(data)
+        if "thermal_percentiles" in values:
+            values["thermal_percentiles"] = tuple(values["thermal_percentiles"])
+        return cls(**values)
+
+    def updated(self, **changes: Any) -> TrackerConfig:
+        """A copy with some fields changed (validated again)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"tracker: unknown key(s) {unknown}")
+        return replace(self, **changes)
+
+
+def load_tracker_config(
+    source: str | os.PathLike[str] | Mapping[str, Any] | TrackerConfig | None = "small",
+    overrides: Mapping[str, Any] | None = None,
+) -> TrackerConfig:
+    """Read the ``tracker:`` section of a config name ('small', 'base') or YAML path (defaults when absent).
+
+    ``source`` may also be a TrackerConfig or a mapping of tracker keys; ``overrides`` (e.g. ROS parameters)
+    are applied on top and validated.
+    """
+    if source is None:
+        config = TrackerConfig()
+    elif isinstance(source, TrackerConfig):
+        config = source
+    elif isinstance(source, Mapping):
+        config = TrackerConfig.from_dict(source)
+    else:
+        from mamba_tracking_ros.model.config import load_config_file
+
+        section = load_config_file(source).get("tracker") or {}
+        config = TrackerConfig.from_dict(section)
+    if overrides:
+        config = config.updated(**dict(overrides))
+    return config

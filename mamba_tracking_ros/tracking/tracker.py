@@ -1,0 +1,550 @@
+"""Runtime single-target tracker over RGB / thermal / event frames, steered by a sentence (no ROS).
+
+One :class:`Tracker` owns one track: its SSM state memory (MambaVLT ``TrackMemory``), its template clip and
+the MVLM confidence memory. The network holds no per-track state, so several trackers may share one network.
+
+Per frame:
+
+1. search region: LOCAL = a square of side ``search_factor * sqrt(w * h)`` around the last box, resized to
+   ``search_size``; GLOBAL = the whole frame padded (centred) to a square, resized to ``global_search_size``;
+2. one network pass with the cached template-clip tokens, the sentence and the carried SSM memory;
+3. candidates = the ``top_k`` local maxima of the sigmoid score map (blended with a Hanning window in LOCAL
+   mode only), each decoded to a box; every grid cell's box is a potential competitor;
+4. MVLM margin confidence per candidate (:mod:`.confidence`); the ROI subset ``S_t = {kappa >= tau}``: when
+   non-empty its best-ranked candidate is the result and the next frame searches locally (TRACKING),
+   otherwise the best-ranked candidate is reported and the next frame searches the whole image
+   (RELOCALISING; LOST after ``lost_after`` such frames in a row; WAITING_FOR_TARGET while a sentence-only
+   track has never been acquired);
+5. template clip (MambaVLT): when ``kappa >= template_update_threshold`` the crop around the result joins
+   the clip (the initial template is kept; the other ``K - 1`` slots are a FIFO); tokens are computed once
+   per refresh.
+
+Time going backwards (a bag replayed in a loop) is not an error: the SSM memory and the confidence memory are
+reset, a warning is logged and that frame is searched globally; the template clip and the sentence are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mamba_tracking_ros.model.event_representation import events_to_voxel_grid
+from mamba_tracking_ros.model.types import MODALITIES, TextFeatures, TrackMemory
+from mamba_tracking_ros.tracking.confidence import MarginConfidence
+from mamba_tracking_ros.tracking.config import TrackerConfig, load_tracker_config
+from mamba_tracking_ros.tracking.frame import Frame
+from mamba_tracking_ros.tracking.geometry import (
+    Box,
+    CropWindow,
+    cell_boxes,
+    clip_box,
+    crop_and_resize,
+    full_frame_window,
+    hanning_window,
+    square_window,
+    validate_box,
+    xyxy_to_xywh,
+)
+
+LOG = logging.getLogger(__name__)
+
+
+class SearchMode(str, Enum):
+    """Where a frame was searched: around the last box (LOCAL) or over the whole image (GLOBAL, MVLM)."""
+
+    LOCAL = "local"
+    GLOBAL = "global"
+
+
+class TrackState(str, Enum):
+    """Track status after a frame (IDLE only before start / after reset, never in a TrackResult)."""
+
+    IDLE = "idle"
+    TRACKING = "tracking"
+    RELOCALISING = "relocalising"
+    LOST = "lost"
+    WAITING_FOR_TARGET = "waiting_for_target"
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """The tracker's answer for one frame; ``box`` is (x, y, w, h) in image pixels, clipped to the image."""
+
+    box: Box
+    confidence: float  # MVLM kappa in [-1, 1]
+    score: float  # raw sigmoid score of the selected peak (NaN when no network pass ran)
+    search_mode: SearchMode  # how THIS frame was searched
+    state: TrackState
+    modalities: tuple[str, ...]  # modalities that went through the network this frame
+    timestamp: float
+    frame_index: int  # 0 for the start() frame
+
+
+@dataclass
+class _Prepared:
+    """Per-frame inputs ready for cropping: sources, value mapping and padding value per modality."""
+
+    frame: Frame
+    height: int
+    width: int
+    sources: dict[str, Any]  # modality -> HxW(xC) array/tensor (events: the EventWindow)
+    transforms: dict[str, tuple[float, float, tuple[float, float] | None]]  # scale, offset, clamp
+    pads: dict[str, Any]
+
+
+class _TemplateClip:
+    """One modality's template clip (MambaVLT): the initial template plus a FIFO of K - 1 refreshed ones."""
+
+    def __init__(self, length: int, crop: torch.Tensor, tokens: torch.Tensor) -> None:
+        """Start the clip from its initial crop and tokens (they also fill the empty slots)."""
+        self.length = length
+        self.initial_crop, self.initial_tokens = crop, tokens
+        self.crops: deque[torch.Tensor] = deque(maxlen=length - 1)
+        self.tokens: deque[torch.Tensor] = deque(maxlen=length - 1)
+        self._cache: torch.Tensor | None = None
+
+    def push(self, crop: torch.Tensor, tokens: torch.Tensor) -> None:
+        """Add a refreshed template (dropping the oldest refreshed one when full)."""
+        if self.length > 1:
+            self.crops.append(crop)
+            self.tokens.append(tokens)
+            self._cache = None
+
+    def clip_tokens(self) -> torch.Tensor:
+        """(1, K * Nt, d) tokens in time order; empty slots repeat the initial template (cached)."""
+        if self._cache is None:
+            fill = [self.initial_tokens] * (self.length - 1 - len(self.tokens))
+            self._cache = torch.cat([self.initial_tokens, *fill, *self.tokens], dim=1)
+        return self._cache
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' -> CUDA when available else CPU; anything else is passed to torch.device (ValueError if bad)."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device: not a torch device: {device!r}") from exc
+
+
+def _check_sentence(text: Any) -> str:
+    """A sentence must be a non-empty string; ValueError naming ``text`` otherwise."""
+    if not isinstance(text, str):
+        raise ValueError(f"text: expected a sentence (str), got {type(text).__name__}")
+    if not text.strip():
+        raise ValueError("text: the sentence is empty")
+    return text
+
+
+class Tracker:
+    """Language-steered multimodal single-target tracker (MambaVLT template clip + MVLM gated search)."""
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str] | Any = "small",
+        checkpoint: str | os.PathLike[str] | None = None,
+        device: str | torch.device = "auto",
+        tracker_config: TrackerConfig | Mapping[str, Any] | None = None,
+        model: torch.nn.Module | None = None,
+    ) -> None:
+        """Build (or share) the network and read the ``tracker:`` section of ``config`` (name or YAML path).
+
+        ``tracker_config``: a TrackerConfig replaces the YAML section, a mapping overrides some of its keys.
+        ``model``: an already built network to share between trackers (it keeps no per-track state); then
+        ``checkpoint`` must be None and ``device`` follows the model's parameters.
+        """
+        if model is None:
+            from mamba_tracking_ros.model import build_model
+
+            self.device = resolve_device(device)
+            model = build_model(config, checkpoint=checkpoint, device=self.device)
+        else:
+            if checkpoint is not None:
+                raise ValueError("checkpoint: give either a shared model or a checkpoint, not both")
+            self.device = next(model.parameters()).device
+        self.net = model.eval()
+        self.model_config = model.cfg
+        yaml_source = config if isinstance(config, (str, os.PathLike)) else None
+        if isinstance(tracker_config, TrackerConfig):
+            self.config = tracker_config
+        else:
+            self.config = load_tracker_config(yaml_source, overrides=tracker_config)
+        cfg = self.config
+        self._confidence = MarginConfidence(
+            alpha_corr=cfg.alpha_corr,
+            psi_out=cfg.psi_out,
+            ewma_lambda=cfg.ewma_lambda,
+            omega=cfg.omega,
+            corr_scale_floor=cfg.corr_scale_floor,
+            cls_scale_floor=cfg.cls_scale_floor,
+            scale_momentum=cfg.scale_momentum,
+        )
+        self._text: TextFeatures | None = None
+        self.reset()
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def state(self) -> TrackState:
+        """Current track state (IDLE before start)."""
+        return self._state
+
+    @property
+    def text(self) -> str | None:
+        """The sentence steering the track, or None."""
+        return None if self._text is None else self._text.sentence
+
+    @property
+    def next_search_mode(self) -> SearchMode:
+        """How the next update() searches (GLOBAL after low confidence, set_text or time going backwards)."""
+        return SearchMode.GLOBAL if self._force_global or self._box is None else self._next_mode
+
+    @property
+    def memory(self) -> TrackMemory:
+        """This track's SSM state memory (read it, do not share it)."""
+        return self._memory
+
+    @property
+    def confidence_memory(self) -> float | None:
+        """The MVLM EWMA memory m_t (None right after a reset of the confidence memory)."""
+        return self._confidence.memory
+
+    def template_tokens(self, modality: str) -> torch.Tensor | None:
+        """The cached (1, K * Nt, d) template-clip tokens of one modality (None when it has no template)."""
+        clip = self._clips.get(modality)
+        return None if clip is None else clip.clip_tokens()
+
+    @property
+    def template_refreshes(self) -> int:
+        """Number of template-clip refreshes since start (the initial template is not counted)."""
+        return self._refreshes
+
+    @property
+    def template_modalities(self) -> tuple[str, ...]:
+        """Modalities that currently have a template clip."""
+        return tuple(m for m in MODALITIES if m in self._clips)
+
+    @property
+    def frame_index(self) -> int:
+        """Index of the last processed frame (-1 before start)."""
+        return self._frame_index
+
+    def reset(self) -> None:
+        """Forget the track (box, sentence, templates, SSM and confidence memory): as freshly built."""
+        self._text = None
+        self._box: Box | None = None
+        self._memory = TrackMemory()
+        self._confidence.reset()
+        self._clips: dict[str, _TemplateClip] = {}
+        self._state = TrackState.IDLE
+        self._next_mode = SearchMode.GLOBAL
+        self._force_global = False
+        self._acquired = False
+        self._low_count = 0
+        self._frame_index = -1
+        self._last_timestamp: float | None = None
+        self._refreshes = 0
+        self._last_refresh = -1
+        self._started = False
+
+    def reset_memory(self) -> None:
+        """Forget the temporal memory only (SSM state and MVLM confidence) and relocalise globally next frame.
+
+        Templates and sentence are kept. update() calls this itself when time goes backwards (looped bags).
+        """
+        self._memory = TrackMemory()
+        self._confidence.reset()
+        self._force_global = True
+        self._low_count = 0
+
+    def set_text(self, text: str, keep_template: bool = False) -> None:
+        """Steer the track with a (new) sentence, encoded once; the next frame searches globally (MVLM).
+
+        The confidence memory is reset. Unless ``keep_template`` (the sentence refines the same target), the
+        template clip and the SSM memory, which describe the previous target, are dropped and the track waits
+        for the new target. Before start() this only stores the sentence for a later start()/update().
+        """
+        sentence = _check_sentence(text)
+        with torch.inference_mode():
+            self._text = self.net.encode_text(sentence)
+        if not self._started:
+            return
+        self._confidence.reset()
+        self._force_global = True
+        self._low_count = 0
+        if not keep_template:
+            self._clips.clear()
+            self._memory = TrackMemory()
+            self._acquired = False
+            self._state = TrackState.WAITING_FOR_TARGET
+
+    def start(self, frame: Frame, box: Sequence[float] | None = None, text: str | None = None) -> TrackResult:
+        """Begin a track on ``frame`` from a box (x, y, w, h), a sentence, or both (a stored one counts)."""
+        if not isinstance(frame, Frame):
+            raise ValueError(f"frame: expected a Frame, got {type(frame).__name__}")
+        if text is not None:
+            _check_sentence(text)
+        elif box is None and self._text is None:
+            raise ValueError("box: start() needs a box, a text, or both")
+        prep = self._prepare(frame)
+        init_box = None if box is None else validate_box(box, prep.width, prep.height, "box")
+        features = self._text
+        if text is not None and (features is None or features.sentence != text):
+            with torch.inference_mode():
+                features = self.net.encode_text(text)
+        self.reset()
+        self._text = features
+        self._started = True
+        self._frame_index = 0
+        self._last_timestamp = frame.timestamp
+        if init_box is None:  # sentence only (MVLM template-free): search the whole frame
+            return self._track(prep, SearchMode.GLOBAL)
+        cfg = self.config
+        self._box = clip_box(init_box, prep.width, prep.height, cfg.min_box_size)
+        self._acquired = True
+        self._add_templates(prep, self._box, initial=True)
+        self._confidence.reset(memory=cfg.init_box_confidence)
+        score, modalities = float("nan"), prep.frame.modalities
+        if cfg.warm_memory_on_start:  # seed the SSM memory with the target at a known place
+            with torch.inference_mode():
+                out, _ = self._forward(prep, SearchMode.LOCAL)
+            scores = torch.sigmoid(out.score_logits[0, 0].float()).cpu().numpy()
+            score = float(scores.ravel()[int(np.argmax(self._rank(scores, SearchMode.LOCAL)))])
+            modalities = out.modalities
+        self._state = TrackState.TRACKING
+        self._next_mode = SearchMode.LOCAL
+        return TrackResult(
+            box=self._box,
+            confidence=float(cfg.init_box_confidence),
+            score=score,
+            search_mode=SearchMode.LOCAL,
+            state=self._state,
+            modalities=tuple(modalities),
+            timestamp=frame.timestamp,
+            frame_index=0,
+        )
+
+    def update(self, frame: Frame) -> TrackResult:
+        """Track the target in the next frame (starts a sentence-only track if only set_text was called)."""
+        if not isinstance(frame, Frame):
+            raise ValueError(f"frame: expected a Frame, got {type(frame).__name__}")
+        if not self._started:
+            if self._text is None:
+                raise RuntimeError("update() before start(): give a box or a sentence to start() first")
+            return self.start(frame)
+        prep = self._prepare(frame)
+        if self._last_timestamp is not None and frame.timestamp < self._last_timestamp:
+            LOG.warning(
+                "time went backwards (%.6f s after %.6f s): resetting the SSM and confidence memory and "
+                "relocalising globally (looped bag?)",
+                frame.timestamp,
+                self._last_timestamp,
+            )
+            self.reset_memory()
+        self._last_timestamp = frame.timestamp
+        self._frame_index += 1
+        mode = self.next_search_mode
+        return self._track(prep, mode)
+
+    # ------------------------------------------------------------------ per-frame steps
+    def _prepare(self, frame: Frame) -> _Prepared:
+        """Validate cross-modal sizes; derive per-modality value mappings (thermal normalisation, padding)."""
+        cfg = self.config
+        frame.validate(cfg.resize_thermal_to_rgb)
+        height, width = frame.size
+        step = cfg.stats_stride
+        sources: dict[str, Any] = {}
+        transforms: dict[str, tuple[float, float, tuple[float, float] | None]] = {}
+        pads: dict[str, Any] = {}
+        if frame.rgb is not None:
+            sources["rgb"] = frame.rgb
+            transforms["rgb"] = (1.0, 0.0, None)
+            mean = frame.rgb[::step, ::step].mean(axis=(0, 1))
+            pads["rgb"] = mean if cfg.pad_mode == "mean" else np.zeros(3)
+        if frame.thermal is not None:
+            th = frame.thermal
+            sample = th[::step, ::step]
+            if th.dtype == np.uint8:
+                scale, offset = 1.0 / 255.0, 0.0
+            else:  # uint16 / float32: robust per-frame min-max between two percentiles
+                lo, hi = np.percentile(sample, cfg.thermal_percentiles)
+                span = float(hi - lo) if hi > lo else 1.0
+                scale, offset = 1.0 / span, -float(lo) / span
+            clamp = (0.0, 1.0)
+            mean = float(np.clip(sample.astype(np.float64) * scale + offset, 0.0, 1.0).mean())
+            pads["thermal"] = mean if cfg.pad_mode == "mean" else 0.0
+            if th.shape != (height, width):  # resize_thermal_to_rgb is on (validate() checked it)
+                t = torch.from_numpy(np.ascontiguousarray(th).astype(np.float32))[None, None].to(self.device)
+                t = (t * scale + offset).clamp(0.0, 1.0)
+                t = F.interpolate(
+                    t, size=(height, width), mode="bilinear", align_corners=False, antialias=True
+                )
+                sources["thermal"] = t[0, 0]
+                transforms["thermal"] = (1.0, 0.0, None)
+            else:
+                sources["thermal"] = th
+                transforms["thermal"] = (scale, offset, clamp)
+        if frame.events is not None:
+            sources["events"] = frame.events
+        return _Prepared(frame, height, width, sources, transforms, pads)
+
+    def _crops(self, prep: _Prepared, window: CropWindow) -> dict[str, torch.Tensor]:
+        """Crop + resize every present modality to the window: the network's input dict."""
+        images: dict[str, torch.Tensor] = {}
+        for m in MODALITIES:
+            if m not in prep.sources:
+                continue
+            if m == "events":
+                ev = prep.sources[m]
+                t0, t1 = ev.time_range()
+                if len(ev):
+                    t1 = max(t1, int(ev.t[-1]) + 1)  # the voxeliser's window is half-open [t0, t1)
+                grid = events_to_voxel_grid(
+                    ev.x,
+                    ev.y,
+                    ev.t,
+                    ev.p,
+                    t0,
+                    t1,
+                    crop=window.as_xywh(),
+                    out_size=(window.out_size, window.out_size),
+                    num_bins=self.model_config.event_bins,
+                )
+                images[m] = torch.from_numpy(grid).unsqueeze(0).to(self.device)
+            else:
+                scale, offset, clamp = prep.transforms[m]
+                images[m] = crop_and_resize(
+                    prep.sources[m],
+                    window,
+                    prep.pads[m],
+                    self.device,
+                    scale=scale,
+                    offset=offset,
+                    clamp=clamp,
+                )
+        return images
+
+    def _search_window(self, prep: _Prepared, mode: SearchMode) -> CropWindow:
+        """LOCAL: square of side search_factor*sqrt(w*h) around the last box; GLOBAL: the padded frame."""
+        mcfg, cfg = self.model_config, self.config
+        if mode == SearchMode.GLOBAL or self._box is None:
+            return full_frame_window(prep.width, prep.height, mcfg.global_search_size)
+        x, y, w, h = self._box
+        side = max(cfg.search_factor * math.sqrt(w * h), cfg.min_search_side)
+        side = min(side, 1.5 * max(prep.width, prep.height))  # a huge box gains nothing from more padding
+        return square_window(x + 0.5 * w, y + 0.5 * h, side, mcfg.search_size)
+
+    def _template_tokens(self, present: Sequence[str]) -> dict[str, torch.Tensor] | None:
+        """Cached template-clip tokens of the present modalities that have a template (None when none has)."""
+        tokens = {m: self._clips[m].clip_tokens() for m in present if m in self._clips}
+        return tokens or None
+
+    def _forward(self, prep: _Prepared, mode: SearchMode) -> tuple[Any, CropWindow]:
+        """One network pass over the search window; carries this track's SSM memory forward."""
+        window = self._search_window(prep, mode)
+        images = self._crops(prep, window)
+        out, self._memory = self.net(
+            search=images,
+            template_tokens=self._template_tokens(tuple(images)),
+            text=self._text,
+            memory=self._memory,
+        )
+        return out, window
+
+    def _rank(self, scores: np.ndarray, mode: SearchMode) -> np.ndarray:
+        """Ranking map: sigmoid scores, blended with a Hanning window in LOCAL mode only (cosine prior)."""
+        influence = self.config.window_influence
+        if mode == SearchMode.LOCAL and influence > 0.0:
+            return (1.0 - influence) * scores + influence * hanning_window(*scores.shape)
+        return scores
+
+    def _candidates(self, ranked: np.ndarray) -> np.ndarray:
+        """Flat indices of the top-k local maxima (3x3) of the ranking map, best first."""
+        hs, ws = ranked.shape
+        padded = np.pad(ranked, 1, mode="constant", constant_values=-np.inf)
+        neighbours = np.lib.stride_tricks.sliding_window_view(padded, (3, 3)).max(axis=(-1, -2))
+        peaks = np.flatnonzero(ranked.ravel() >= neighbours.ravel())
+        order = peaks[np.argsort(-ranked.ravel()[peaks], kind="stable")]
+        return order[: self.config.top_k]
+
+    def _track(self, prep: _Prepared, mode: SearchMode) -> TrackResult:
+        """Search, score candidates with the MVLM confidence, gate, and update box, state and templates."""
+        cfg = self.config
+        with torch.inference_mode():
+            out, window = self._forward(prep, mode)
+        self._force_global = False
+        logits = out.score_logits[0, 0].float().cpu().numpy().astype(np.float64)
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        offset = out.offset[0].float().cpu().numpy()
+        size = out.size[0].float().cpu().numpy()
+        corr = None if out.correlation is None else out.correlation[0, 0].float().cpu().numpy()
+        stride = window.out_size / scores.shape[1]
+        boxes, _ = cell_boxes(offset, size, stride, window.out_size)
+        ranked = self._rank(scores, mode)
+        cand = self._candidates(ranked)
+        estimate = self._confidence.evaluate(scores.ravel(), boxes, cand, corr, stride)
+        passing = np.flatnonzero(estimate.kappa >= cfg.tau)
+        pick = int(passing[0]) if passing.size else 0  # candidates are sorted by rank: best of S_t, else best
+        kappa = self._confidence.commit(estimate, pick)
+        image_box = xyxy_to_xywh(window.crop_to_image(boxes[cand[pick]]))
+        self._box = clip_box(tuple(float(v) for v in image_box), prep.width, prep.height, cfg.min_box_size)
+        if passing.size:
+            self._acquired = True
+            self._low_count = 0
+            self._state = TrackState.TRACKING
+            self._next_mode = SearchMode.LOCAL
+        else:
+            self._low_count += 1
+            self._next_mode = SearchMode.GLOBAL
+            if not self._acquired:
+                self._state = TrackState.WAITING_FOR_TARGET
+            elif self._low_count >= cfg.lost_after:
+                self._state = TrackState.LOST
+            else:
+                self._state = TrackState.RELOCALISING
+        if kappa >= cfg.template_update_threshold:
+            due = self._frame_index - self._last_refresh >= cfg.template_update_interval
+            if (self._clips and due) or (not self._clips and cfg.seed_template_from_text):
+                self._add_templates(prep, self._box, initial=False)
+        return TrackResult(
+            box=self._box,
+            confidence=kappa,
+            score=float(scores.ravel()[cand[pick]]),
+            search_mode=mode,
+            state=self._state,
+            modalities=tuple(out.modalities),
+            timestamp=prep.frame.timestamp,
+            frame_index=self._frame_index,
+        )
+
+    def _add_templates(self, prep: _Prepared, box: Box, initial: bool) -> None:
+        """Crop templates around ``box`` for the present modalities and embed them once (one network call).
+
+        ``initial`` starts new clips (start by box); otherwise the crops refresh existing clips, and a
+        modality seen for the first time gets its clip started from this crop.
+        """
+        cfg, mcfg = self.config, self.model_config
+        x, y, w, h = box
+        side = max(cfg.template_factor * math.sqrt(w * h), 1.0)
+        window = square_window(x + 0.5 * w, y + 0.5 * h, side, mcfg.template_size)
+        crops = self._crops(prep, window)
+        with torch.inference_mode():
+            tokens = self.net.embed_images(crops, role="template")
+        for m, tok in tokens.items():
+            if initial or m not in self._clips:
+                self._clips[m] = _TemplateClip(cfg.template_clip_len, crops[m], tok)
+            else:
+                self._clips[m].push(crops[m], tok)
+        self._last_refresh = self._frame_index
+        if not initial:
+            self._refreshes += 1
