@@ -3,10 +3,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup test lint format bench clean
+.PHONY: setup demo test lint format bench clean
 
 setup:
 	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/mamba-tracking demo
 
 test: setup
 	$(PY) -m ruff check .

@@ -27,5 +27,5 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     tests_require=["pytest"],
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["mamba-tracking = mamba_tracking_ros.cli.main:main"]},
 )

@@ -1,0 +1,1 @@
+"""Sequences, simulators and dataset readers (no ROS)."""
