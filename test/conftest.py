@@ -13,6 +13,15 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture
+def single_thread():
+    """Run a test of tiny tensors on one thread (many tiny parallel ops stall when the other core is busy)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
 def tiny_cfg():
     """A real but tiny model config (patch stem, 2 layers) so tests stay fast on 2 cores."""
     from mamba_tracking_ros.model import ModelConfig

@@ -14,15 +14,6 @@ from mamba_tracking_ros.ssm import GatedRMSNorm, Mamba2Block, Mamba2State, ssd_s
 D_MODEL, D_STATE, HEADDIM, D_CONV = 32, 8, 8, 4
 
 
-@pytest.fixture
-def single_thread():
-    """Run a test of tiny tensors on one thread (many tiny parallel ops stall when the other core is busy)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make_block(seed: int = 0, **kw) -> Mamba2Block:
     """A small block with randomised (non-default) norm weight and D so that every parameter matters."""
     torch.manual_seed(seed)

@@ -103,15 +103,6 @@ def check_against_reference(kw: dict, chunk_size: int, tol: float = 1e-5) -> Non
     assert rel_err(final, final_ref) < tol, f"final state rel err {rel_err(final, final_ref):.2e}"
 
 
-@pytest.fixture
-def single_thread():
-    """Run a test of tiny tensors on one thread (many tiny parallel ops stall when the other core is busy)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(autouse=True)
 def _restore_default_backend():
     """Every test starts and ends with the process default backend 'auto'."""
