@@ -262,3 +262,14 @@ def test_small_config_builds_with_imagenet_stem():
         out, _ = run(net, ("rgb", "thermal", "events"), net.encode_text("the white van"))
     g = net.cfg.search_size // net.cfg.stride
     assert out.score_logits.shape == (1, 1, g, g)
+
+
+def test_base_config_builds_and_runs_on_cpu():
+    """The GPU-sized `base` config also builds and runs (slowly) on CPU, all modalities and a sentence."""
+    torch.manual_seed(0)
+    net = build_model("base", device="cpu")
+    with torch.no_grad():
+        out, memory = run(net, ("rgb", "thermal", "events"), net.encode_text("the white van"))
+    g = net.cfg.search_size // net.cfg.stride
+    assert out.score_logits.shape == (1, 1, g, g) and torch.isfinite(out.score_logits).all()
+    assert len(memory.states) == net.cfg.n_layers * 3
