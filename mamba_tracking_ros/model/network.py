@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ssm import set_default_backend
 from .config import ModelConfig
 from .fusion import DifferenceFusionMamba, OrderDynamicFusionMamba, PromptGenerator
 from .heads import CenterHead, VisionLanguageCorrelation
@@ -37,8 +36,6 @@ class MultimodalMambaTracker(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.d_model
-        if cfg.backend != "auto":
-            set_default_backend(cfg.backend)
         self.image_stem = ImageStem(d, kind=cfg.stem, pretrained=cfg.stem_pretrained, patch_size=cfg.stride)
         self.event_stem = EventStem(cfg.event_channels, d, patch_size=cfg.stride)
         gs, gt = cfg.search_size // cfg.stride, cfg.template_size // cfg.stride
