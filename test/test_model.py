@@ -273,3 +273,33 @@ def test_base_config_builds_and_runs_on_cpu():
     g = net.cfg.search_size // net.cfg.stride
     assert out.score_logits.shape == (1, 1, g, g) and torch.isfinite(out.score_logits).all()
     assert len(memory.states) == net.cfg.n_layers * 3
+
+
+def test_batched_forward_equals_single_samples(tiny_cfg):
+    """A training batch of 2 gives per sample what two batch-1 passes give (text, templates, memory, OFM)."""
+    torch.manual_seed(0)
+    net = MultimodalMambaTracker(tiny_cfg).eval()
+    mods = ("rgb", "thermal", "events")
+    text = net.encode_text("the red car")
+    singles, searches, templates = [], [], []
+    with torch.no_grad():
+        for seed in (1, 5):
+            search = make_inputs(net.cfg, mods, net.cfg.search_size, seed=seed)
+            tmpl = net.embed_images(make_inputs(net.cfg, mods, net.cfg.template_size, seed=seed + 1))
+            _, memory = net(search, tmpl, text, None)
+            out, _ = net(search, tmpl, text, memory)
+            singles.append((out, memory))
+            searches.append(search)
+            templates.append(tmpl)
+        cat = {m: torch.cat([s[m] for s in searches]) for m in mods}
+        cat_t = {m: torch.cat([t[m] for t in templates]) for m in mods}
+        mem = TrackMemory(
+            {k: torch.cat([singles[0][1].states[k], singles[1][1].states[k]]) for k in singles[0][1].states}
+        )
+        batched, new_mem = net(cat, cat_t, text, mem)
+    for i, (single, _) in enumerate(singles):
+        torch.testing.assert_close(batched.score_logits[i : i + 1], single.score_logits, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(batched.correlation[i : i + 1], single.correlation, atol=1e-4, rtol=1e-4)
+    assert all(v.shape[0] == 2 for v in new_mem.states.values())
+    with pytest.raises(ValueError, match="batch"):
+        net(cat, {m: t[:1] for m, t in cat_t.items()}, text, None)

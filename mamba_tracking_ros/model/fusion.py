@@ -73,6 +73,8 @@ class OrderDynamicFusionMamba(nn.Module):
         """Fuse [x_1^dfm .. x_N^dfm] (each (b, S, d)) into (b, S, d) search features."""
         layers = torch.stack(fused_layers, dim=1)  # (b, N, S, d)
         b, n, s, d = layers.shape
+        if b > 1:  # the predicted order is per sample (eq. 10): scan each sample with its own order
+            return torch.cat([self.forward([f[i : i + 1] for f in fused_layers]) for i in range(b)], dim=0)
         order, scores = self.layer_order(layers)
         # Straight-through scaling: values unchanged, but the order predictor receives gradients.
         weight = torch.softmax(scores, dim=1)

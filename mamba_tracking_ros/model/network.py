@@ -123,7 +123,10 @@ class MultimodalMambaTracker(nn.Module):
         first = search[present[0]]
         grid = (first.shape[-2] // self.cfg.stride, first.shape[-1] // self.cfg.stride)
         n_search = grid[0] * grid[1]
-        text_tokens = text.tokens if text is not None else None
+        batch = first.shape[0]
+        if any(x.shape[0] != batch for x in search.values()):
+            raise ValueError("search: every modality must have the same batch size")
+        text_tokens = None if text is None else text.tokens.expand(batch, -1, -1)
         n_text = 0 if text_tokens is None else text_tokens.shape[1]
 
         streams: dict[str, torch.Tensor] = {}
@@ -134,6 +137,8 @@ class MultimodalMambaTracker(nn.Module):
                 parts.append(text_tokens + self.modality_embed[m])
             tmpl = template_tokens.get(m)
             if tmpl is not None:
+                if tmpl.shape[0] != batch:
+                    raise ValueError(f"template_tokens[{m!r}]: batch {tmpl.shape[0]} != search batch {batch}")
                 parts.append(tmpl)
             parts.append(search_tokens[m])
             streams[m] = torch.cat(parts, dim=1)
@@ -152,12 +157,12 @@ class MultimodalMambaTracker(nn.Module):
             name = f"backbone.{i}"
             for key, members in groups.items():
                 x = torch.cat([streams[m] for m in members], dim=0)
-                prev = self._gather_states(layer, name, members, memory)
+                prev = self._gather_states(layer, name, members, memory, batch)
                 offset = torch.cat([offsets[m] for m in members], dim=0) if offsets else None
                 y, final = layer(x, orders[key], prev, offset)
-                for j, m in enumerate(members):
-                    streams[m] = y[j : j + 1]
-                    new_memory.states[(name, m)] = final[j : j + 1]
+                for m, y_m, final_m in zip(members, y.split(batch), final.split(batch)):
+                    streams[m] = y_m
+                    new_memory.states[(name, m)] = final_m
             if "rgb" in streams and "thermal" in streams:
                 rgb, tir, fused = self.dfm[i](
                     streams["rgb"][:, -n_search:], streams["thermal"][:, -n_search:]
@@ -171,7 +176,7 @@ class MultimodalMambaTracker(nn.Module):
             features = features + self.ofm(fused_layers)
         features = self.final_norm(features)
         score, offset, size = self.head(features, grid)
-        corr = None if text is None else self.correlation(features, text.embedding, grid)
+        corr = None if text is None else self.correlation(features, text.embedding.expand(batch, -1), grid)
         out = NetOutput(
             score_logits=score,
             offset=offset,
@@ -214,11 +219,14 @@ class MultimodalMambaTracker(nn.Module):
 
     @staticmethod
     def _gather_states(
-        layer: HybridStateSpaceLayer, name: str, members: list[str], memory: TrackMemory
+        layer: HybridStateSpaceLayer, name: str, members: list[str], memory: TrackMemory, batch: int
     ) -> torch.Tensor | None:
-        """Stack the carried states of a batch of streams; a stream without memory starts from H_learn."""
+        """Stack the carried states of the streams of a group; a stream without memory starts from H_learn."""
         states = [memory.get(name, m) for m in members]
         if all(s is None for s in states):
             return None
-        learned = layer.mixer.H_learn.unsqueeze(0)
+        learned = layer.mixer.H_learn.unsqueeze(0).expand(batch, *layer.mixer.H_learn.shape)
+        for m, s in zip(members, states):
+            if s is not None and s.shape[0] != batch:
+                raise ValueError(f"memory[{name!r}, {m!r}]: batch {s.shape[0]} != search batch {batch}")
         return torch.cat([learned if s is None else s for s in states], dim=0)

@@ -23,7 +23,7 @@ class TextFeatures:
 class TrackMemory:
     """Per-track SSM state memory (MambaVLT): final states of every layer, per modality stream and direction.
 
-    ``states[(name, modality)]`` is a ``(1, n_directions, heads, headdim, d_state)`` tensor, where ``name``
+    ``states[(name, modality)]`` is a ``(b, n_directions, heads, headdim, d_state)`` tensor, where ``name``
     identifies the block (for example ``"backbone.3"`` or ``"dfm.1"``). Each tracker owns its memory; the
     network never keeps per-track state itself, so several trackers can share one network.
     """
@@ -41,11 +41,11 @@ class TrackMemory:
 
 @dataclass
 class NetOutput:
-    """What one forward pass over a search region returns; maps are over the search token grid (Hs x Ws)."""
+    """What one forward pass returns: maps over the search token grid (Hs x Ws), batch b (1 when tracking)."""
 
-    score_logits: torch.Tensor  # (1, 1, Hs, Ws) centre classification logits
-    offset: torch.Tensor  # (1, 2, Hs, Ws) sub-cell centre offset in [0, 1] cells
-    size: torch.Tensor  # (1, 2, Hs, Ws) box width, height as a fraction of the search crop side, in [0, 1]
-    correlation: torch.Tensor | None  # (1, 1, Hs, Ws) cosine with the sentence (MVLM), or None
-    search_tokens: torch.Tensor  # (1, Hs*Ws, d_model) fused search features
+    score_logits: torch.Tensor  # (b, 1, Hs, Ws) centre classification logits
+    offset: torch.Tensor  # (b, 2, Hs, Ws) sub-cell centre offset in [0, 1] cells
+    size: torch.Tensor  # (b, 2, Hs, Ws) box width, height as a fraction of the search crop side, in [0, 1]
+    correlation: torch.Tensor | None  # (b, 1, Hs, Ws) cosine with the sentence (MVLM), or None
+    search_tokens: torch.Tensor  # (b, Hs*Ws, d_model) fused search features
     modalities: tuple[str, ...]  # modalities that actually went through the network this frame
