@@ -457,3 +457,27 @@ def check_name(name: str, names: Sequence[str], root: Path) -> None:
     """Raise ValueError naming the argument when ``name`` is not one of the reader's sequences."""
     if name not in names:
         raise ValueError(f"name: no sequence {name!r} under {root}")
+
+
+class SequenceFolderReader:
+    """Base of readers whose ``root`` (or ``root/<split>``) holds one folder per sequence.
+
+    A folder counts as a sequence when every path in ``markers`` (relative to it; ``{seq}`` is replaced by
+    the folder name) exists.
+    """
+
+    name = ""
+    markers: tuple[str, ...] = ("groundtruth.txt",)
+
+    def __init__(self, root: str | Path, split: str | None = None) -> None:
+        """Open ``root`` (or its ``split`` sub-folder, e.g. 'train' / 'test')."""
+        root = require_dir(Path(root), "root")
+        self.root = require_dir(root / split, "split") if split is not None else root
+
+    def sequences(self) -> list[str]:
+        """Sequence folder names, sorted."""
+        return [
+            s
+            for s in list_subdirs(self.root)
+            if all((self.root / s / marker.format(seq=s)).exists() for marker in self.markers)
+        ]

@@ -26,10 +26,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import (
+    SequenceFolderReader,
     TrackingSequence,
     check_count,
     list_images,
-    list_subdirs,
     read_boxes,
     read_flags,
     require_dir,
@@ -45,19 +45,12 @@ def _paired(aps_dir: Path, dvs_dir: Path) -> tuple[list[Path], list[Path]]:
     return aps, dvs
 
 
-class FE108Reader:
+class FE108Reader(SequenceFolderReader):
     """FE108 converted to ``aps``/``dvs`` image folders (or the original ``img`` folder, APS only)."""
 
     name = "fe108"
 
-    def __init__(self, root: str | Path, split: str | None = None) -> None:
-        """Open ``root`` (or its ``split`` sub-folder, e.g. 'train' / 'test')."""
-        root = require_dir(Path(root), "root")
-        self.root = require_dir(root / split, "split") if split is not None else root
-
-    def sequences(self) -> list[str]:
-        """Folders holding a ``groundtruth_rect.txt``."""
-        return [s for s in list_subdirs(self.root) if (self.root / s / "groundtruth_rect.txt").is_file()]
+    markers = ("groundtruth_rect.txt",)
 
     def sequence(self, name: str) -> TrackingSequence:
         """Load one sequence: APS frames as RGB (grey replicated), event images, boxes."""
@@ -78,19 +71,12 @@ class FE108Reader:
         )
 
 
-class COESOTReader:
+class COESOTReader(SequenceFolderReader):
     """COESOT: ``<seq>_aps`` frames, ``<seq>_dvs`` event images, ``groundtruth.txt``, ``absent.txt``."""
 
     name = "coesot"
 
-    def __init__(self, root: str | Path, split: str | None = None) -> None:
-        """Open ``root`` (or its ``split`` sub-folder, e.g. 'train' / 'test')."""
-        root = require_dir(Path(root), "root")
-        self.root = require_dir(root / split, "split") if split is not None else root
-
-    def sequences(self) -> list[str]:
-        """Folders ``<seq>`` holding ``<seq>_aps``."""
-        return [s for s in list_subdirs(self.root) if (self.root / s / f"{s}_aps").is_dir()]
+    markers = ("{seq}_aps",)
 
     def sequence(self, name: str) -> TrackingSequence:
         """Load one sequence: APS frames, event images, boxes and the absent flags when present."""

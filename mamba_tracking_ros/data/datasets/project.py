@@ -25,10 +25,10 @@ import numpy as np
 
 from .base import (
     NpzEventStream,
+    SequenceFolderReader,
     TrackingSequence,
     check_count,
     list_images,
-    list_subdirs,
     read_boxes,
     read_first_line,
     read_lines,
@@ -47,19 +47,12 @@ def _read_timestamps(path: Path) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-class ProjectReader:
+class ProjectReader(SequenceFolderReader):
     """Reads the project's own layout (see the module docstring)."""
 
     name = "project"
 
-    def __init__(self, root: str | Path, split: str | None = None) -> None:
-        """Open ``root`` (or its ``split`` sub-folder)."""
-        root = require_dir(Path(root), "root")
-        self.root = require_dir(root / split, "split") if split is not None else root
-
-    def sequences(self) -> list[str]:
-        """Folders holding a ``groundtruth.txt``."""
-        return [s for s in list_subdirs(self.root) if (self.root / s / "groundtruth.txt").is_file()]
+    markers = ("groundtruth.txt",)
 
     def sequence(self, name: str) -> TrackingSequence:
         """Load one sequence's paths, boxes, timestamps, sentence and attributes (events load lazily)."""

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import TrackingSequence, check_count, list_images, list_subdirs, read_boxes, require_dir
+from .base import SequenceFolderReader, TrackingSequence, check_count, list_images, read_boxes, require_dir
 
 VTUAV_STRIDE = 10
 
 
-class _RGBTReader:
+class _RGBTReader(SequenceFolderReader):
     """Shared logic: two aligned frame folders and per-modality box files."""
 
     name = "rgbt"
@@ -39,18 +39,10 @@ class _RGBTReader:
     eval_gt: tuple[str, ...] = ("visible.txt",)
     nominal_fps = 30.0
 
-    def __init__(self, root: str | Path, split: str | None = None) -> None:
-        """Open ``root`` (or its ``split`` sub-folder)."""
-        root = require_dir(Path(root), "root")
-        self.root = require_dir(root / split, "split") if split is not None else root
-
-    def sequences(self) -> list[str]:
-        """Folders holding both frame folders."""
-        return [
-            s
-            for s in list_subdirs(self.root)
-            if (self.root / s / self.rgb_dir).is_dir() and (self.root / s / self.thermal_dir).is_dir()
-        ]
+    @property
+    def markers(self) -> tuple[str, ...]:  # type: ignore[override]
+        """A sequence folder holds both frame folders."""
+        return (self.rgb_dir, self.thermal_dir)
 
     def _expand(self, boxes: np.ndarray, n_frames: int, gt_path: Path, frames_dir: Path) -> np.ndarray:
         """Map stored rows to frames (identity for dense datasets)."""

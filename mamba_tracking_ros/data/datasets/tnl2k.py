@@ -12,32 +12,23 @@ Stray non-image files in ``imgs`` (the release has e.g. ``00000492.pn_error``) a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .base import (
+    SequenceFolderReader,
     TrackingSequence,
     check_count,
     list_images,
-    list_subdirs,
     read_boxes,
     read_first_line,
     require_dir,
 )
 
 
-class TNL2KReader:
+class TNL2KReader(SequenceFolderReader):
     """Reads TNL2K sequences: RGB frames, boxes and the language description."""
 
     name = "tnl2k"
 
-    def __init__(self, root: str | Path, split: str | None = None) -> None:
-        """Open ``root`` (or its ``split`` sub-folder, e.g. 'test' / 'train')."""
-        root = require_dir(Path(root), "root")
-        self.root = require_dir(root / split, "split") if split is not None else root
-
-    def sequences(self) -> list[str]:
-        """Folders that hold a ``groundtruth.txt``."""
-        return [s for s in list_subdirs(self.root) if (self.root / s / "groundtruth.txt").is_file()]
+    markers = ("groundtruth.txt",)
 
     def sequence(self, name: str) -> TrackingSequence:
         """Load one sequence (frames, boxes, sentence)."""
