@@ -1,4 +1,7 @@
-"""Message I/O without ROS: sensor_msgs/Image fields <-> numpy for the RGB and thermal tracker inputs."""
+"""Message I/O without ROS: sensor_msgs/Image fields <-> numpy; event packets (mono, evt3, dvs) -> arrays.
+
+The event decoders live in ``mamba_tracking_ros.io.event_decoding``.
+"""
 
 from mamba_tracking_ros.io.image_conversion import (
     SUPPORTED_ENCODINGS,
