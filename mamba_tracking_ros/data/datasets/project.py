@@ -52,8 +52,6 @@ class ProjectReader(SequenceFolderReader):
 
     name = "project"
 
-    markers = ("groundtruth.txt",)
-
     def sequence(self, name: str) -> TrackingSequence:
         """Load one sequence's paths, boxes, timestamps, sentence and attributes (events load lazily)."""
         seq_dir = require_dir(self.root / name, "sequence")

@@ -28,8 +28,6 @@ class TNL2KReader(SequenceFolderReader):
 
     name = "tnl2k"
 
-    markers = ("groundtruth.txt",)
-
     def sequence(self, name: str) -> TrackingSequence:
         """Load one sequence (frames, boxes, sentence)."""
         seq_dir = require_dir(self.root / name, "sequence")
