@@ -17,7 +17,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/msg", glob("msg/*.msg")),
     ],
-    package_data={PACKAGE: ["configs/*.yaml"]},
+    package_data={PACKAGE: ["checkpoints/*.pt", "checkpoints/*.json", "data/splits/*.json"]},
     include_package_data=True,
     install_requires=["setuptools", "numpy", "pyyaml", "torch"],
     zip_safe=False,

@@ -22,6 +22,8 @@ _EXPORTS = {
     "build_model": "checkpoint",
     "read_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
+    "shipped_checkpoint": "checkpoint",
+    "DEFAULT_CHECKPOINT": "checkpoint",
 }
 
 __all__ = sorted(_EXPORTS)

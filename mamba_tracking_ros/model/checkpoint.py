@@ -15,6 +15,10 @@ from .network import MultimodalMambaTracker
 
 LOG = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "mamba_tracking_ros/checkpoint/1"
+#: ``checkpoint="default"``: the weights shipped inside the package for the config's name, if any.
+DEFAULT_CHECKPOINT = "default"
+#: Where shipped checkpoints live: ``<name>.pt`` beside ``<name>.json`` (training command, seed, data hash).
+SHIPPED_CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 class CheckpointError(RuntimeError):
@@ -58,17 +62,38 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return payload
 
 
+def shipped_checkpoint(name: str) -> Path | None:
+    """The checkpoint shipped inside the package for model config ``name`` (e.g. ``small``), or None."""
+    path = SHIPPED_CHECKPOINT_DIR / f"{name}.pt"
+    return path if path.is_file() else None
+
+
+def resolve_checkpoint(
+    checkpoint: str | os.PathLike[str] | None, cfg: ModelConfig
+) -> str | os.PathLike[str] | None:
+    """Map ``"default"`` to the shipped checkpoint of ``cfg.name`` (None if none ships); others unchanged."""
+    if checkpoint is None or str(checkpoint) != DEFAULT_CHECKPOINT:
+        return checkpoint
+    path = shipped_checkpoint(cfg.name)
+    if path is None:
+        LOG.warning("no checkpoint ships for model config %r: the backbone is randomly initialised", cfg.name)
+    return path
+
+
 def build_model(
     config: str | os.PathLike[str] | ModelConfig = "small",
-    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint: str | os.PathLike[str] | None = DEFAULT_CHECKPOINT,
     device: str | torch.device = "cpu",
 ) -> MultimodalMambaTracker:
     """Build the tracker network in eval mode from a config, loading a checkpoint's weights when given.
 
-    Without a checkpoint the backbone is randomly initialised (the image stem keeps its ImageNet weights when
-    the config asks for them). A checkpoint made for a different model config raises CheckpointError.
+    ``checkpoint="default"`` loads the weights shipped for the config's name (see :func:`shipped_checkpoint`).
+    With ``checkpoint=None`` (or ``default`` where none ships) the backbone is randomly initialised (the image
+    stem keeps its ImageNet weights when the config asks for them). A checkpoint made for a different model
+    config raises CheckpointError.
     """
     cfg = load_model_config(config)
+    checkpoint = resolve_checkpoint(checkpoint, cfg)
     payload = None
     if checkpoint is not None:
         payload = read_checkpoint(checkpoint)

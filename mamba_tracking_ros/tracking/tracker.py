@@ -153,7 +153,7 @@ class Tracker:
     def __init__(
         self,
         config: str | os.PathLike[str] | Any = "small",
-        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint: str | os.PathLike[str] | None = "default",
         device: str | torch.device = "auto",
         tracker_config: TrackerConfig | Mapping[str, Any] | None = None,
         model: torch.nn.Module | None = None,
@@ -162,7 +162,8 @@ class Tracker:
 
         ``tracker_config``: a TrackerConfig replaces the YAML section, a mapping overrides some of its keys.
         ``model``: an already built network to share between trackers (it keeps no per-track state); then
-        ``checkpoint`` must be None and ``device`` follows the model's parameters.
+        ``checkpoint`` must be None or "default" and ``device`` follows the model's parameters.
+        ``checkpoint``: a file, "default" (the weights shipped for the config's name) or None (random init).
         """
         if model is None:
             from mamba_tracking_ros.model import build_model
@@ -170,7 +171,7 @@ class Tracker:
             self.device = resolve_device(device)
             model = build_model(config, checkpoint=checkpoint, device=self.device)
         else:
-            if checkpoint is not None:
+            if checkpoint is not None and str(checkpoint) != "default":
                 raise ValueError("checkpoint: give either a shared model or a checkpoint, not both")
             self.device = next(model.parameters()).device
         self.net = model.eval()
