@@ -205,3 +205,42 @@ def test_throughput_report():
         f"({n_events} events, 346x260)"
     )
     assert n_events > 0
+
+
+def test_background_activity_leaves_signal_events_untouched():
+    """Noise events are added on top: the crossing events are the same with and without background."""
+    img = skimage.data.camera().astype(np.float64)
+    quiet = EventSimulator(60, 80, EventSimConfig(background_rate_hz=0.0), seed=4)
+    noisy = EventSimulator(60, 80, EventSimConfig(background_rate_hz=200.0), seed=4)
+    for sim in (quiet, noisy):
+        sim.reset(img[100:160, 100:180], 0)
+    a = as_tuples(quiet.step(img[103:163, 102:182], 20_000))
+    b = as_tuples(noisy.step(img[103:163, 102:182], 20_000))
+    expected_noise = 200.0 * 60 * 80 * 0.02
+    assert len(a) > 100 and len(b) - len(a) > expected_noise / 2
+    assert set(a) <= set(b)
+
+
+def test_min_threshold_floor_applies_to_the_mismatch():
+    cfg = EventSimConfig(pos_threshold=0.05, neg_threshold=0.05, threshold_sigma=0.1, min_threshold=0.04)
+    sim = EventSimulator(40, 50, cfg, seed=2)
+    assert sim.pos_thresholds.min() == 0.04 and sim.neg_thresholds.min() == 0.04
+    assert (sim.pos_thresholds > 0.04).any()
+
+
+def test_event_count_and_on_fraction_respond_monotonically_to_thresholds():
+    """Higher thresholds give fewer events; a lower ON than OFF threshold raises the ON fraction."""
+    img = skimage.data.camera().astype(np.float64)
+    frames = [img[200 + 2 * i : 280 + 2 * i, 150 + 3 * i : 250 + 3 * i] for i in range(4)]
+
+    def run(pos: float, neg: float) -> tuple[int, float]:
+        cfg = EventSimConfig(pos_threshold=pos, neg_threshold=neg, background_rate_hz=0.0)
+        sim = EventSimulator(80, 100, cfg, seed=0)
+        sim.reset(frames[0], 0)
+        evs = [sim.step(f, 10_000 * k) for k, f in enumerate(frames[1:], start=1)]
+        p = np.concatenate([e.p for e in evs])
+        return len(p), float(p.mean())
+
+    counts = [run(c, c)[0] for c in (0.1, 0.2, 0.4)]
+    assert counts[0] > counts[1] > counts[2] > 0
+    assert run(0.15, 0.3)[1] > run(0.2, 0.2)[1] > run(0.3, 0.15)[1]
