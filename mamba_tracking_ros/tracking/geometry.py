@@ -126,6 +126,11 @@ def full_frame_window(width: int, height: int, out_size: int) -> CropWindow:
     return CropWindow(-((side - int(width)) // 2), -((side - int(height)) // 2), side, int(out_size))
 
 
+def _numpy_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing ``array``'s memory; read-only arrays (e.g. memory-mapped frames) are copied first."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
 def crop_and_resize(
     image: np.ndarray | torch.Tensor,
     window: CropWindow,
@@ -172,12 +177,12 @@ def crop_and_resize(
             buf[top:bottom, right:] = row[right:]
         else:
             buf = np.ascontiguousarray(arr[iy0:iy1, ix0:ix1])
-        t = torch.from_numpy(buf).to(device).permute(2, 0, 1).unsqueeze(0)  # channels-last uint8
+        t = _numpy_to_tensor(buf).to(device).permute(2, 0, 1).unsqueeze(0)  # channels-last uint8
         if side != size:
             t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         return t.to(torch.float32).contiguous()
     region = arr[iy0:iy1, ix0:ix1]
-    t = region if isinstance(region, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(region))
+    t = region if isinstance(region, torch.Tensor) else _numpy_to_tensor(np.ascontiguousarray(region))
     source_is_float = t.dtype == torch.float32
     t = t.to(device=device).permute(2, 0, 1).unsqueeze(0).to(torch.float32)
     if (scale != 1.0 or offset != 0.0 or clamp is not None) and source_is_float:
