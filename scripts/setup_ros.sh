@@ -16,9 +16,9 @@ PY="$VENV/bin/python"
 [ -x "$PY" ] || { echo "[setup_ros] error: no python at $PY (run scripts/setup.sh first)" >&2; exit 1; }
 
 # Order matters only for dependencies between them (none of ours depend on each other).
-PACKAGES=(vision_msgs event_camera_msgs mamba_tracking_msgs)
+PACKAGES=(vision_msgs event_camera_msgs dv_ros2_msgs mamba_tracking_msgs)
 # Packages that a real ROS distribution ships; skipped when they import from outside this venv.
-UPSTREAM=(vision_msgs event_camera_msgs)
+UPSTREAM=(vision_msgs event_camera_msgs dv_ros2_msgs)
 
 if ! "$PY" -c "import rclpy, rosidl_generator_py" 2>/dev/null; then
   echo "[setup_ros] error: the ROS 2 wheels (rclpy, rosidl generators) are not importable from $PY;" \

@@ -1,0 +1,650 @@
+"""ROS 2 ingest node: RGB, thermal and event inputs in, synchronised ``mamba_tracking_msgs/FrameSet`` out.
+
+Glue only: image checks use :mod:`mamba_tracking_ros.io.image_conversion`, event decoding
+:mod:`mamba_tracking_ros.io.event_decoding`, pairing and event windows
+:mod:`mamba_tracking_ros.io.frame_sync`. Every problem with the input is logged once per reason (with the
+reason's name; later occurrences are only counted in ``IngestNode.counters`` and in the periodic summary) and
+the node keeps running.
+
+Run: ``python -m mamba_tracking_ros.nodes.ingest_node --ros-args -p required_modalities:="['rgb']"``.
+"""
+
+from __future__ import annotations
+
+import array
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import (
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_policy_name_from_kind,
+)
+from sensor_msgs.msg import Image
+
+from mamba_tracking_ros.io.dvs_cdr import parse_dvs_event_array
+from mamba_tracking_ros.io.event_decoding import (
+    EventDecodeError,
+    Evt3State,
+    decode_evt3,
+    decode_mono,
+)
+from mamba_tracking_ros.io.frame_sync import (
+    IMAGE_MODALITIES,
+    MODALITIES,
+    FrameSynchronizer,
+    SyncConfig,
+    SyncedFrameSet,
+)
+from mamba_tracking_ros.io.image_conversion import (
+    ImageConversionError,
+    bytes_per_pixel,
+    image_to_numpy,
+    numpy_to_image_fields,
+    to_thermal,
+)
+
+__all__ = ["RGB_ENCODINGS", "THERMAL_ENCODINGS", "IngestNode", "main"]
+
+#: Encodings accepted on the RGB input (those ``to_rgb8`` converts).
+RGB_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "8UC3")
+#: Encodings the thermal input may be configured to accept (``thermal_encodings``).
+THERMAL_ENCODINGS: tuple[str, ...] = ("mono8", "8UC1", "mono16", "16UC1", "16SC1", "32FC1", "64FC1")
+EVENT_ENCODINGS: tuple[str, ...] = ("mono", "evt3")
+
+_MS = 1_000_000
+_WARN, _INFO, _ERROR = "warning", "info", "error"
+
+
+def _stamp_ns(stamp: Time) -> int:
+    """ROS time message -> integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _time_msg(ns: int) -> Time:
+    """Integer nanoseconds -> ROS time message."""
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def _as_array(typecode: str, values: np.ndarray) -> array.array:
+    """Copy a numpy array into an ``array.array`` (what rclpy sequence fields hold) in one memcpy."""
+    out = array.array(typecode)
+    out.frombytes(memoryview(np.ascontiguousarray(values)).cast("B"))
+    return out
+
+
+# name -> (type, default, description); QoS parameters are added per input below.
+_PARAMETERS: dict[str, tuple[int, Any, str]] = {
+    "rgb_topic": (
+        ParameterType.PARAMETER_STRING,
+        "rgb/image_raw",
+        "RGB camera input (sensor_msgs/Image).",
+    ),
+    "thermal_topic": (
+        ParameterType.PARAMETER_STRING,
+        "thermal/image_raw",
+        "sensor_msgs/Image input of the thermal camera (mono8, mono16, 16UC1, 32FC1; see thermal_encodings).",
+    ),
+    "events_topic": (ParameterType.PARAMETER_STRING, "events", "Event camera input (see events_type)."),
+    "output_topic": (ParameterType.PARAMETER_STRING, "frame_set", "mamba_tracking_msgs/FrameSet output."),
+    "events_type": (
+        ParameterType.PARAMETER_STRING,
+        "event_packet",
+        "Message type on events_topic: 'event_packet' (event_camera_msgs/EventPacket, mono or evt3) or "
+        "'dvs_array' (dv_ros2_msgs/EventArray, read as raw CDR bytes).",
+    ),
+    "modalities": (
+        ParameterType.PARAMETER_STRING_ARRAY,
+        ["rgb", "thermal", "events"],
+        "Inputs to subscribe, subset of rgb, thermal, events.",
+    ),
+    "required_modalities": (
+        ParameterType.PARAMETER_STRING_ARRAY,
+        ["rgb"],
+        "A frame set goes out only when all of these are there; the first image one (rgb, then thermal) is "
+        "the reference clock; with only events required, sets are cut every event_period_ms.",
+    ),
+    "slop_ms": (ParameterType.PARAMETER_DOUBLE, 20.0, "Max stamp difference for pairing RGB and thermal."),
+    "optional_wait_ms": (
+        ParameterType.PARAMETER_DOUBLE,
+        -1.0,
+        "How long (arrival time) a ready set waits for an optional modality; < 0 means slop_ms.",
+    ),
+    "max_buffered_events": (
+        ParameterType.PARAMETER_INTEGER,
+        5_000_000,
+        "Event buffer bound; beyond it the oldest events are dropped (counted as events_overflow).",
+    ),
+    "max_events_per_set": (
+        ParameterType.PARAMETER_INTEGER,
+        1_000_000,
+        "Cap of events per frame set (evenly thinned above it, counted as events_window_cap); 0 = no cap.",
+    ),
+    "max_event_window_ms": (
+        ParameterType.PARAMETER_DOUBLE,
+        200.0,
+        "Longest event window (first set, and after a gap); older events count as events_stale.",
+    ),
+    "event_period_ms": (
+        ParameterType.PARAMETER_DOUBLE,
+        33.0,
+        "Set period when only events are required.",
+    ),
+    "max_queue": (
+        ParameterType.PARAMETER_INTEGER,
+        10,
+        "Images queued per image input for pairing.",
+    ),
+    "stale_after_s": (
+        ParameterType.PARAMETER_DOUBLE,
+        1.0,
+        "An input silent for this long is reported as stopped (and is not waited for).",
+    ),
+    "time_jump_reset_s": (
+        ParameterType.PARAMETER_DOUBLE,
+        0.5,
+        "A stamp this far behind the newest one of its input (bag loop) resets the synchroniser.",
+    ),
+    "thermal_encodings": (
+        ParameterType.PARAMETER_STRING_ARRAY,
+        ["mono8", "mono16", "16UC1", "32FC1"],
+        "Thermal encodings accepted (others are rejected); may add 8UC1, 16SC1, 64FC1.",
+    ),
+    "thermal_nan_policy": (
+        ParameterType.PARAMETER_STRING,
+        "fill",
+        "NaN/inf in float thermal images: 'fill' (finite minimum), 'drop' (leave thermal out), 'pass'.",
+    ),
+    "allow_size_mismatch": (
+        ParameterType.PARAMETER_BOOL,
+        False,
+        "Pass thermal images whose size differs from RGB (tracker resizes); false: leave thermal out.",
+    ),
+    "evt3_resync_ms": (
+        ParameterType.PARAMETER_DOUBLE,
+        100.0,
+        "evt3: re-anchor sensor time to header stamps when they disagree by more than this.",
+    ),
+    "poll_period_ms": (
+        ParameterType.PARAMETER_DOUBLE,
+        5.0,
+        "Timer releasing sets after the optional wait.",
+    ),
+    "report_period_s": (
+        ParameterType.PARAMETER_DOUBLE,
+        10.0,
+        "Period of the stopped-stream check and of the dropped/counted summary (when it changed).",
+    ),
+    "output_qos.reliability": (ParameterType.PARAMETER_STRING, "reliable", "FrameSet publisher reliability."),
+    "output_qos.depth": (ParameterType.PARAMETER_INTEGER, 5, "FrameSet publisher queue depth."),
+}
+for _mod, _depth in (("rgb", 5), ("thermal", 5), ("events", 100)):
+    _PARAMETERS[f"{_mod}_qos.reliability"] = (
+        ParameterType.PARAMETER_STRING,
+        "best_effort",
+        f"{_mod} subscription reliability: 'best_effort' (sensor-data QoS, default) or 'reliable'.",
+    )
+    _PARAMETERS[f"{_mod}_qos.history"] = (
+        ParameterType.PARAMETER_STRING,
+        "keep_last",
+        f"{_mod} subscription history: 'keep_last' or 'keep_all'.",
+    )
+    _PARAMETERS[f"{_mod}_qos.depth"] = (
+        ParameterType.PARAMETER_INTEGER,
+        _depth,
+        f"{_mod} subscription queue depth (keep_last).",
+    )
+
+
+class IngestNode(Node):
+    """Subscribes RGB, thermal and event inputs, synchronises them by stamp, publishes FrameSet messages."""
+
+    def __init__(self, node_name: str = "ingest_node", **kwargs: Any) -> None:
+        """Declare parameters, build the synchroniser, create subscriptions, the publisher and timers."""
+        super().__init__(node_name, **kwargs)
+        p = {name: self._declare(name, *spec) for name, spec in _PARAMETERS.items()}
+        self.counters: Counter[str] = Counter()  # every reported reason -> occurrences
+        self.frame_sets_published = 0
+        self._reported_sync: set[str] = set()
+        self._reordered_seen = 0
+        self._summary_seen: dict[str, int] = {}
+        self._stopped: set[str] = set()
+        self._started_ns = time.monotonic_ns()
+
+        enabled = tuple(p["modalities"])
+        required = tuple(p["required_modalities"])
+        try:
+            self.sync = FrameSynchronizer(
+                SyncConfig(
+                    enabled=enabled,
+                    required=required,
+                    slop_ns=int(p["slop_ms"] * _MS),
+                    optional_wait_ns=None if p["optional_wait_ms"] < 0 else int(p["optional_wait_ms"] * _MS),
+                    max_buffered_events=int(p["max_buffered_events"]),
+                    max_events_per_set=int(p["max_events_per_set"]),
+                    max_event_window_ns=int(p["max_event_window_ms"] * _MS),
+                    event_period_ns=int(p["event_period_ms"] * _MS),
+                    max_queue=int(p["max_queue"]),
+                    stale_after_ns=int(p["stale_after_s"] * 1e9),
+                    backwards_reset_ns=int(p["time_jump_reset_s"] * 1e9),
+                )
+            )
+        except ValueError as exc:
+            raise ValueError(f"ingest_node parameters: {exc}") from exc
+        bad = [e for e in p["thermal_encodings"] if e not in THERMAL_ENCODINGS]
+        if bad:
+            raise ValueError(f"thermal_encodings: {bad} unsupported; choose from {list(THERMAL_ENCODINGS)}")
+        self._thermal_encodings = tuple(p["thermal_encodings"])
+        if p["thermal_nan_policy"] not in ("fill", "drop", "pass"):
+            raise ValueError(
+                f"thermal_nan_policy: expected fill, drop or pass, got {p['thermal_nan_policy']!r}"
+            )
+        self._nan_policy = p["thermal_nan_policy"]
+        self._allow_size_mismatch = bool(p["allow_size_mismatch"])
+        self._evt3_resync_ns = int(p["evt3_resync_ms"] * _MS)
+        self._jump_ns = int(p["time_jump_reset_s"] * 1e9)
+        self._evt3_state: Evt3State | None = None
+        self._evt3_offset_ns: int | None = None
+        self._last_seq: int | None = None
+        self._last_packet_stamp: int | None = None
+        self._event_size = (0, 0)
+
+        self.publisher = self.create_publisher(
+            self._frame_set_type(),
+            p["output_topic"],
+            self._qos("output_qos", p),
+            event_callbacks=PublisherEventCallbacks(
+                incompatible_qos=lambda info: self._on_incompatible_qos(p["output_topic"], "publisher", info)
+            ),
+        )
+        self._input_subscriptions: list[Any] = []
+        for mod in IMAGE_MODALITIES:
+            if mod in enabled:
+                self._subscribe(
+                    Image, p[f"{mod}_topic"], self._image_callback(mod), self._qos(f"{mod}_qos", p)
+                )
+        if "events" in enabled:
+            qos = self._qos("events_qos", p)
+            if p["events_type"] == "event_packet":
+                from event_camera_msgs.msg import EventPacket
+
+                self._subscribe(EventPacket, p["events_topic"], self._on_event_packet, qos)
+            elif p["events_type"] == "dvs_array":
+                try:
+                    from dv_ros2_msgs.msg import EventArray
+                except ImportError as exc:
+                    raise ValueError(
+                        "events_type: 'dvs_array' needs dv_ros2_msgs (build interfaces/ with "
+                        f"scripts/setup_ros.sh or install the dv-ros2 driver): {exc}"
+                    ) from exc
+                # raw=True: CDR bytes are parsed vectorised (rclpy would build one object per event)
+                self._subscribe(EventArray, p["events_topic"], self._on_dvs_array, qos, raw=True)
+            else:
+                raise ValueError(
+                    f"events_type: {p['events_type']!r} is not supported; use 'event_packet' "
+                    "(event_camera_msgs/EventPacket, mono or evt3) or 'dvs_array' (dv_ros2_msgs/EventArray)"
+                )
+        self.create_timer(p["poll_period_ms"] / 1000.0, self._on_poll)
+        self.create_timer(p["report_period_s"], self._on_report)
+        self.get_logger().info(
+            f"ingest_node: inputs {list(enabled)}, required {list(required)}, slop {p['slop_ms']} ms, "
+            f"publishing {self.publisher.topic_name}"
+        )
+
+    # ------------------------------------------------------------------ setup helpers
+    def _declare(self, name: str, ptype: int, default: Any, description: str) -> Any:
+        """Declare one read-only parameter with a descriptor and return its value."""
+        descriptor = ParameterDescriptor(description=description, type=ptype, read_only=True)
+        return self.declare_parameter(name, default, descriptor).value
+
+    @staticmethod
+    def _frame_set_type() -> type:
+        """The FrameSet message class (imported lazily so the module imports without the interfaces)."""
+        from mamba_tracking_msgs.msg import FrameSet
+
+        return FrameSet
+
+    def _qos(self, prefix: str, p: dict[str, Any]) -> QoSProfile:
+        """QoS profile from ``<prefix>.reliability``, ``.depth`` and (inputs) ``.history`` parameters."""
+        reliability = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+        history = {"keep_last": HistoryPolicy.KEEP_LAST, "keep_all": HistoryPolicy.KEEP_ALL}
+        rel = p[f"{prefix}.reliability"]
+        hist = p.get(f"{prefix}.history", "keep_last")
+        if rel not in reliability:
+            raise ValueError(f"{prefix}.reliability: expected best_effort or reliable, got {rel!r}")
+        if hist not in history:
+            raise ValueError(f"{prefix}.history: expected keep_last or keep_all, got {hist!r}")
+        depth = int(p[f"{prefix}.depth"])
+        if depth < 1:
+            raise ValueError(f"{prefix}.depth: must be >= 1, got {depth}")
+        return QoSProfile(reliability=reliability[rel], history=history[hist], depth=depth)
+
+    def _subscribe(
+        self, msg_type: type, topic: str, callback: Any, qos: QoSProfile, raw: bool = False
+    ) -> None:
+        """Create a subscription that reports an incompatible publisher QoS as a warning."""
+        events = SubscriptionEventCallbacks(
+            incompatible_qos=lambda info: self._on_incompatible_qos(topic, "subscription", info)
+        )
+        self._input_subscriptions.append(
+            self.create_subscription(msg_type, topic, callback, qos, event_callbacks=events, raw=raw)
+        )
+
+    def _on_incompatible_qos(self, topic: str, side: str, info: Any) -> None:
+        """Warn (once per topic and policy) when a peer's QoS cannot match ours: nothing would flow."""
+        policy = qos_policy_name_from_kind(info.last_policy_kind)
+        self._report(
+            f"incompatible_qos_{topic}_{policy}",
+            f"{side} on '{topic}': a peer with incompatible QoS ({policy}) was found "
+            f"({info.total_count} so far); no messages will flow between them. Check '*_qos.*' parameters "
+            "(sensor drivers usually publish best_effort; a reliable subscription cannot receive those).",
+            _WARN,
+        )
+
+    # ------------------------------------------------------------------ reporting
+    def _report(self, reason: str, text: str, level: str = _WARN) -> None:
+        """Count ``reason``; log it the first time only (later ones appear in the periodic summary)."""
+        self.counters[reason] += 1
+        if self.counters[reason] != 1:
+            return
+        line = f"[{reason}] {text} (logged once; further occurrences are counted)"
+        # one call site per severity: rclpy refuses a severity change at the same call site
+        if level == _ERROR:
+            self.get_logger().error(line)
+        elif level == _WARN:
+            self.get_logger().warning(line)
+        else:
+            self.get_logger().info(line)
+
+    def _report_sync(self) -> None:
+        """Log each new drop reason and reset notice of the synchroniser once."""
+        for notice in self.sync.pop_notices():
+            self._report("time_backwards", notice, _WARN)
+        if self.sync.reordered_events > self._reordered_seen:
+            n = self.sync.reordered_events - self._reordered_seen
+            self._reordered_seen = self.sync.reordered_events
+            self._report(
+                "events_out_of_order", f"{n} events arrived out of time order; they were sorted in", _WARN
+            )
+        for reason in self.sync.dropped:
+            if reason not in self._reported_sync:
+                self._reported_sync.add(reason)
+                self.get_logger().warning(
+                    f"[{reason}] synchroniser dropped data: {self.sync.dropped[reason]} so far "
+                    "(logged once; see the periodic summary)"
+                )
+
+    def _on_report(self) -> None:
+        """Report stopped/resumed inputs and a summary of counts when they changed."""
+        now = time.monotonic_ns()
+        ages = self.sync.stream_ages(now)
+        stale = set(self.sync.stale_streams(now))
+        for mod in sorted(stale - self._stopped):
+            age = ages[mod]
+            if age is None:  # never seen: say so once, after the stale time has passed since start
+                if now - self._started_ns > self.sync.config.stale_after_ns:
+                    self._report(f"stream_waiting_{mod}", f"{mod}: no message received yet", _WARN)
+                continue
+            self.get_logger().warning(
+                f"[stream_stopped] {mod}: no message for {age:.1f} s; frame sets go out without it"
+            )
+        stale = {m for m in stale if ages[m] is not None}
+        for mod in sorted(self._stopped - stale):
+            self.get_logger().info(f"[stream_resumed] {mod}: messages arrive again")
+        self._stopped = stale
+        summary = dict(self.counters) | {f"sync:{k}": v for k, v in self.sync.dropped.items()}
+        if summary != self._summary_seen:
+            self._summary_seen = summary
+            self.get_logger().info(f"counts since start: {summary}")
+
+    def stream_ages(self) -> dict[str, float | None]:
+        """Seconds since each input last delivered a message (None: never), for status reporting."""
+        return self.sync.stream_ages(time.monotonic_ns())
+
+    # ------------------------------------------------------------------ images
+    def _image_callback(self, modality: str) -> Any:
+        """A subscription callback bound to one image modality."""
+        return lambda msg: self._on_image(modality, msg)
+
+    def _on_image(self, modality: str, msg: Image) -> None:
+        """Validate one image, fix what policy allows, queue it for pairing and publish completed sets."""
+        now = time.monotonic_ns()
+        enc = msg.encoding
+        allowed = RGB_ENCODINGS if modality == "rgb" else self._thermal_encodings
+        if enc not in allowed:
+            self._report(
+                f"{modality}_bad_encoding",
+                f"{modality}: image encoding {enc!r} is not accepted (accepted: {', '.join(allowed)}); "
+                "image dropped",
+                _ERROR,
+            )
+            return
+        try:
+            arr = image_to_numpy(msg.height, msg.width, enc, msg.is_bigendian, msg.step, msg.data)
+        except ImageConversionError as exc:
+            self._report(f"{modality}_malformed", f"{modality}: malformed image dropped: {exc}", _ERROR)
+            return
+        packed = msg.width * bytes_per_pixel(enc)
+        if msg.step > packed:
+            self._report(
+                f"{modality}_row_padding",
+                f"{modality}: rows are padded (step {msg.step} > width * bytes_per_pixel = {packed}); "
+                "accepted and passed on unchanged (consumers decode with step)",
+                _INFO,
+            )
+        if msg.is_bigendian and arr.dtype.itemsize > 1:
+            self._report(
+                f"{modality}_big_endian",
+                f"{modality}: big-endian {enc} image; accepted and passed on unchanged (is_bigendian=1)",
+                _INFO,
+            )
+        if modality == "thermal" and arr.dtype.kind == "f":
+            msg = self._thermal_nan(msg, arr)
+            if msg is None:
+                return
+        self._publish(self.sync.push_image(modality, _stamp_ns(msg.header.stamp), msg, now))
+
+    def _thermal_nan(self, msg: Image, arr: np.ndarray) -> Image | None:
+        """Apply ``thermal_nan_policy`` to a float thermal image with NaN/inf; None drops it."""
+        finite = np.isfinite(arr)
+        if finite.all():
+            return msg
+        bad = arr.size - int(np.count_nonzero(finite))
+        text = f"thermal: {bad} of {arr.size} pixels are NaN/inf in a {msg.encoding} image"
+        if self._nan_policy == "pass":
+            self._report("thermal_nan", f"{text}; passed on (thermal_nan_policy=pass)", _WARN)
+            return msg
+        if self._nan_policy == "drop":
+            self._report("thermal_nan", f"{text}; thermal dropped (thermal_nan_policy=drop)", _WARN)
+            return None
+        try:
+            filled = to_thermal(arr, msg.encoding, nan_policy="fill")
+        except ImageConversionError as exc:
+            self._report("thermal_all_nan", f"{text}; nothing to fill with ({exc}); thermal dropped", _ERROR)
+            return None
+        self._report("thermal_nan", f"{text}; filled with the finite minimum (policy fill)", _WARN)
+        out = Image(header=msg.header, **numpy_to_image_fields(filled, "32FC1"))
+        return out
+
+    # ------------------------------------------------------------------ events
+    def _on_event_packet(self, msg: Any) -> None:
+        """Decode an EventPacket (mono or evt3) to ROS-time events and buffer them."""
+        now = time.monotonic_ns()
+        stamp = _stamp_ns(msg.header.stamp)
+        if self._last_packet_stamp is not None and stamp < self._last_packet_stamp - self._jump_ns:
+            self._evt3_state, self._evt3_offset_ns, self._last_seq = None, None, None  # new recording
+        self._last_packet_stamp = stamp
+        seq = int(msg.seq)
+        if self._last_seq is not None and seq > self._last_seq + 1:
+            self._report(
+                "events_packet_gap",
+                f"events: packet seq jumped from {self._last_seq} to {seq} ({seq - self._last_seq - 1} lost)",
+                _WARN,
+            )
+        self._last_seq = seq
+        enc = msg.encoding
+        if enc not in EVENT_ENCODINGS:
+            self._report(
+                "events_bad_encoding",
+                f"events: encoding {enc!r} is not supported (supported: {', '.join(EVENT_ENCODINGS)}); "
+                "packet dropped",
+                _ERROR,
+            )
+            return
+        if len(msg.events) == 0:
+            self._report("events_empty", "events: empty packet (no event bytes); ignored", _INFO)
+            self._publish(self.sync.push_events(*([np.empty(0, np.int64)] * 4), now))
+            return
+        try:
+            if enc == "mono":
+                # upstream rule: ROS time of an event = header stamp + its dt
+                dec = decode_mono(msg.events, stamp, bool(msg.is_bigendian))
+                t_ns = dec.t * 1000
+            else:
+                if msg.is_bigendian:
+                    raise EventDecodeError("is_bigendian: big-endian evt3 packets are not supported")
+                dec, self._evt3_state = decode_evt3(msg.events, 0, self._evt3_state)
+                t_ns = self._evt3_to_ros(dec.t * 1000, stamp)
+        except EventDecodeError as exc:
+            self._report("events_malformed", f"events: malformed {enc} packet dropped: {exc}", _ERROR)
+            return
+        width, height = int(msg.width), int(msg.height)
+        self._event_size = (width, height)
+        self._push_decoded(t_ns, dec.x, dec.y, dec.p, width, height, now)
+
+    def _on_dvs_array(self, raw: bytes) -> None:
+        """Parse a serialised dv_ros2_msgs/EventArray (event times are absolute ROS time) and buffer it."""
+        now = time.monotonic_ns()
+        try:
+            arr = parse_dvs_event_array(raw)
+        except EventDecodeError as exc:
+            self._report("events_malformed", f"events: malformed dvs event array dropped: {exc}", _ERROR)
+            return
+        if not len(arr.x):
+            self._report("events_empty", "events: empty event array; ignored", _INFO)
+            self._publish(self.sync.push_events(*([np.empty(0, np.int64)] * 4), now))
+            return
+        self._event_size = (arr.width, arr.height)
+        self._push_decoded(arr.t_ns, arr.x, arr.y, arr.p, arr.width, arr.height, now)
+
+    def _push_decoded(
+        self, t_ns: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray, width: int, height: int, now: int
+    ) -> None:
+        """Drop events outside the sensor (counted), then buffer the rest and publish completed sets."""
+        if width and height and len(x):
+            inside = (x < width) & (y < height)
+            n_out = int(inside.size - np.count_nonzero(inside))
+            if n_out:
+                self._report(
+                    "events_out_of_bounds",
+                    f"events: {n_out} events outside the {width}x{height} sensor dropped",
+                    _WARN,
+                )
+                x, y, p, t_ns = x[inside], y[inside], p[inside], t_ns[inside]
+        self._publish(self.sync.push_events(t_ns, x, y, p, now))
+
+    def _evt3_to_ros(self, sensor_ns: np.ndarray, stamp: int) -> np.ndarray:
+        """Map evt3 sensor time to ROS time: offset anchored at the first packet, re-anchored on drift."""
+        if sensor_ns.shape[0] == 0:
+            return sensor_ns
+        first = int(sensor_ns[0])
+        if self._evt3_offset_ns is None or abs(first + self._evt3_offset_ns - stamp) > self._evt3_resync_ns:
+            if self._evt3_offset_ns is not None:
+                self._report(
+                    "evt3_clock_resync",
+                    f"events: evt3 sensor time drifted more than {self._evt3_resync_ns / 1e6:.0f} ms from "
+                    "header stamps; re-anchored",
+                    _WARN,
+                )
+            self._evt3_offset_ns = stamp - first
+        return sensor_ns + self._evt3_offset_ns
+
+    # ------------------------------------------------------------------ output
+    def _on_poll(self) -> None:
+        """Timer: release sets that waited long enough for optional inputs."""
+        self._publish(self.sync.poll(time.monotonic_ns()))
+
+    def _publish(self, sets: list[SyncedFrameSet]) -> None:
+        """Convert synchronised sets to FrameSet messages and publish them."""
+        for fs in sets:
+            msg = self._to_msg(fs)
+            if msg is not None:
+                self.publisher.publish(msg)
+                self.frame_sets_published += 1
+        self._report_sync()
+
+    def _to_msg(self, fs: SyncedFrameSet) -> Any:
+        """Build a FrameSet message (None when a required modality had to be left out)."""
+        images = dict(fs.images)
+        if "rgb" in images and "thermal" in images:
+            rgb, th = images["rgb"][1], images["thermal"][1]
+            if (rgb.height, rgb.width) != (th.height, th.width):
+                text = (
+                    f"thermal {th.width}x{th.height} differs from rgb {rgb.width}x{rgb.height}"
+                    " (set allow_size_mismatch:=true when the tracker resizes thermal to RGB)"
+                )
+                if not self._allow_size_mismatch:
+                    if "thermal" in self.sync.config.required:
+                        self._report("size_mismatch", f"{text}; frame set dropped", _ERROR)
+                        return None
+                    self._report("size_mismatch", f"{text}; thermal left out", _ERROR)
+                    del images["thermal"]
+                else:
+                    self._report("size_mismatch", f"{text}; passed on", _INFO)
+        msg = self._frame_set_type()()
+        msg.header.stamp = _time_msg(fs.stamp_ns)
+        ref = self.sync.config.reference
+        ref = ref if ref in images else next((m for m in IMAGE_MODALITIES if m in images), None)
+        msg.header.frame_id = images[ref][1].header.frame_id if ref else ""
+        if "rgb" in images:
+            msg.rgb, msg.has_rgb = images["rgb"][1], True
+        if "thermal" in images:
+            msg.thermal, msg.has_thermal = images["thermal"][1], True
+        ev = fs.events
+        if ev is not None:
+            msg.has_events = True
+            msg.event_width, msg.event_height = self._event_size
+            msg.events_start = _time_msg(ev.start_ns)
+            msg.events_end = _time_msg(ev.end_ns)
+            msg.event_x = _as_array("H", ev.x)
+            msg.event_y = _as_array("H", ev.y)
+            msg.event_t_ns = _as_array("q", ev.t_ns)
+            msg.event_p = _as_array("B", ev.p)
+        msg.events_dropped = min(int(fs.events_dropped), 2**32 - 1)
+        present = set(images) | ({"events"} if ev is not None else set())
+        msg.modalities = [m for m in MODALITIES if m in present]
+        return msg
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console entry point: spin an IngestNode until Ctrl-C or shutdown."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = IngestNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ValueError as exc:  # a bad parameter: say which and why, no traceback
+        print(f"ingest_node: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
