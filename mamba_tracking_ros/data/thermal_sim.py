@@ -22,6 +22,7 @@ The defaults give roughly an uncooled microbolometer in high-gain mode: about 78
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,12 +104,32 @@ def band_radiance(temperature_K: np.ndarray | float, band_m: tuple[float, float]
     return out.reshape(T.shape)
 
 
+def _band_radiance_of_map(T: np.ndarray) -> np.ndarray:
+    """``band_radiance`` of a temperature map, evaluated once per distinct temperature when few are distinct
+    (a luminance-driven background has at most a few hundred levels): same values, far less quadrature."""
+    unique, inverse = np.unique(T, return_inverse=True)
+    if unique.size * 4 > T.size:
+        return band_radiance(T)
+    return band_radiance(unique)[inverse.reshape(-1)].reshape(T.shape)
+
+
 def fixed_pattern(shape: tuple[int, int], cfg: ThermalSceneConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel detector gain (around 1) and offset (counts) maps, reproducible from ``cfg.fpn_seed``."""
+    """Per-pixel detector gain (around 1) and offset (counts) maps, reproducible from ``cfg.fpn_seed``.
+
+    Cached per (shape, cfg) (a camera's pattern is fixed), so the maps are returned read-only.
+    """
+    return _fixed_pattern_cached((int(shape[0]), int(shape[1])), cfg)
+
+
+@functools.lru_cache(maxsize=8)
+def _fixed_pattern_cached(shape: tuple[int, int], cfg: ThermalSceneConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the fixed-pattern maps once per (shape, cfg)."""
     h, w = shape
     rng = np.random.default_rng(cfg.fpn_seed)
     gain_map = 1.0 + cfg.gain_nonuniformity * rng.standard_normal((h, w))
     offset_map = cfg.offset_nonuniformity * rng.standard_normal((h, w))
+    gain_map.setflags(write=False)
+    offset_map.setflags(write=False)
     return gain_map, offset_map
 
 
@@ -143,7 +164,7 @@ def simulate_thermal(
         raise ValueError("rng: a numpy Generator is required when cfg.noise_sigma > 0")
 
     ambient = float(band_radiance(cfg.ambient_temperature_k))
-    radiance = eps * band_radiance(T) + (1.0 - eps) * ambient
+    radiance = eps * _band_radiance_of_map(T) + (1.0 - eps) * ambient
     if cfg.blur_sigma_px > 0:
         radiance = ndimage.gaussian_filter(radiance, sigma=cfg.blur_sigma_px, mode="reflect")
     if cfg.vignetting > 0:

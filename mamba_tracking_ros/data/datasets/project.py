@@ -10,9 +10,16 @@ One folder per sequence under ``<root>`` (or ``<root>/<split>``)::
     <seq>/groundtruth.txt           x,y,w,h per line (comma/tab/space); 'nan' or an empty line: no box
     <seq>/sentence.txt              the language description (first non-empty line), optional
     <seq>/attributes.txt            challenge attributes, one per line, optional
+    <seq>/full_occlusion.txt        per-frame 0/1 flags (comma/space/newline separated), optional: 1 = the
+                                    target is fully occluded
+    <seq>/out_of_view.txt           per-frame 0/1 flags, optional: 1 = the target is wholly outside the image
 
 At least one of rgb/, thermal/, events.npz must exist; rgb/ and thermal/ must hold one frame per
-ground-truth line, and so must timestamps.txt. Event coordinates refer to the RGB frame (else thermal).
+ground-truth line, and so must timestamps.txt and the flag files. A frame flagged fully occluded or out of
+view is not ``valid`` (as in LaSOT); its ground-truth line may hold a box or 'nan'. Sequences written by
+``data/composite_sequences.py`` also carry ``amodal_boxes.txt`` (the full object box in every frame) and
+``meta.json`` (spec, object metadata, digests); the reader ignores them.
+Event coordinates refer to the RGB frame (else thermal).
 Frame ``i`` receives the events with ``t`` in ``[T[i-1], T[i])`` (``T`` = timestamps in microseconds;
 frame 0 gets one frame interval before ``T[0]``), so consecutive windows tile the stream with no overlap.
 """
@@ -31,6 +38,7 @@ from .base import (
     list_images,
     read_boxes,
     read_first_line,
+    read_flags,
     read_lines,
     require_dir,
 )
@@ -53,7 +61,7 @@ class ProjectReader(SequenceFolderReader):
     name = "project"
 
     def sequence(self, name: str) -> TrackingSequence:
-        """Load one sequence's paths, boxes, timestamps, sentence and attributes (events load lazily)."""
+        """Load one sequence's paths, boxes, flags, timestamps, sentence, attributes (events load lazily)."""
         seq_dir = require_dir(self.root / name, "sequence")
         gt_path = seq_dir / "groundtruth.txt"
         boxes = read_boxes(gt_path)
@@ -88,6 +96,10 @@ class ProjectReader(SequenceFolderReader):
                     )
         if paths["rgb"] is None and paths["thermal"] is None and events is None:
             raise FileNotFoundError(f"sequence: {seq_dir} has none of rgb/, thermal/, events.npz")
+        flags = {}
+        for flag in ("full_occlusion", "out_of_view"):
+            path = seq_dir / f"{flag}.txt"
+            flags[flag] = read_flags(path, len(boxes), flag) if path.is_file() else None
         return TrackingSequence(
             name=name,
             dataset=self.name,
@@ -99,4 +111,6 @@ class ProjectReader(SequenceFolderReader):
             attributes=read_lines(seq_dir / "attributes.txt"),
             timestamps=timestamps,
             sensor_size=sensor_size,
+            full_occlusion=flags["full_occlusion"],
+            out_of_view=flags["out_of_view"],
         )
