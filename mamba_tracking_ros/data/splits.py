@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -306,7 +305,9 @@ def _run(
             if progress is not None:
                 progress(1)
         return digests
-    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    # spawn, not fork: a forked child can inherit a lock held by one of the parent's OpenMP/OpenCV threads and
+    # hang forever (seen here); each spawned worker re-extracts the crops once (a few seconds).
+    ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(_render_and_write, s.to_dict(), str(out)) for s in specs]
         for fut in as_completed(futures):
