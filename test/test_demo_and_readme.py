@@ -37,15 +37,27 @@ def test_demo_sequence_ground_truth_is_exact():
     assert frames[0].frame.events is None and all(f.frame.events is not None for f in frames[1:])
 
 
-def test_demo_command_runs_and_summarises(capsys):
-    """`mamba-tracking demo` tracks, retargets midway and ends with a JSON summary line."""
-    assert main(["demo", "--frames", "6", "--seed", "0"]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    rows = [line for line in out if re.match(r"^\s+\d+\s", line)]
-    assert len(rows) == 6
-    assert any("retarget" in line for line in out)
-    summary = json.loads(out[-1])
-    assert summary["frames"] == 6 and 0.0 <= summary["mean_iou_before_retarget"] <= 1.0
+def test_demo_command_runs_and_summarises(capsys, tmp_path):
+    """`mamba-tracking demo` writes the sample bag, replays it through the nodes, retargets, reports."""
+    from mamba_tracking_ros.model import ModelConfig
+
+    tiny = ModelConfig(
+        name="tiny", d_model=64, n_layers=2, d_state=8, headdim=16, search_size=64, template_size=32,
+        global_search_size=96, stem="patch", stem_pretrained=False, event_bins=2, text_max_tokens=8,
+        prompt_pool_size=4, ofm_hidden=16, head_channels=16,
+    )  # fmt: skip
+    config = tmp_path / "tiny.yaml"
+    config.write_text(json.dumps({"model": tiny.to_dict()}), encoding="utf-8")  # JSON is YAML
+    out = tmp_path / "demo"
+    args = ["demo", "--output-dir", str(out), "--frames", "6", "--width", "160", "--height", "120"]
+    assert main([*args, "--config", str(config), "--checkpoint", "none", "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["frames"] == 6 and summary["metrics"] is not None
+    assert len(summary["sentences_sent"]) == 2  # initial sentence + the retarget midway
+    assert any("randomly initialised" in line for line in lines)
+    for name in ("sample_bag/metadata.yaml", "tracking_bag/metadata.yaml", "tracking.gif", "tracking.png"):
+        assert (out / name).is_file()
 
 
 def test_demo_command_reports_bad_config(capsys):
