@@ -329,3 +329,22 @@ def test_tracker_runs_on_cuda() -> None:
     assert tracker.device.type == "cuda"
     for i, result in enumerate(run_sequence(tracker, n=3)):
         check_result(result, scene(i), i)
+
+
+def test_local_size_update_moves_towards_the_prediction_by_rate_times_score(net: torch.nn.Module) -> None:
+    """size_update_rate damps w,h (SiamRPN-style) in LOCAL mode; the predicted centre is kept."""
+    raw = Tracker(model=net, tracker_config={"tau": -1.0, "size_update_rate": 1.0})
+    damped = Tracker(model=net, tracker_config={"tau": -1.0, "size_update_rate": 0.4})
+    for tracker in (raw, damped):
+        tracker.start(scene(0, ("rgb",)), box=BOX)
+    a = raw.update(scene(1, ("rgb",)))
+    b = damped.update(scene(1, ("rgb",)))
+    assert a.search_mode == b.search_mode == SearchMode.LOCAL
+    assert a.score == pytest.approx(b.score)
+    rate = 0.4 * a.score
+    assert b.box[2] == pytest.approx(BOX[2] + rate * (a.box[2] - BOX[2]), rel=1e-5)
+    assert b.box[3] == pytest.approx(BOX[3] + rate * (a.box[3] - BOX[3]), rel=1e-5)
+    assert b.box[0] + b.box[2] / 2 == pytest.approx(a.box[0] + a.box[2] / 2, rel=1e-5)
+    assert b.box[1] + b.box[3] / 2 == pytest.approx(a.box[1] + a.box[3] / 2, rel=1e-5)
+    with pytest.raises(ValueError, match="size_update_rate"):
+        Tracker(model=net, tracker_config={"size_update_rate": 1.5})

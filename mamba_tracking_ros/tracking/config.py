@@ -24,6 +24,7 @@ class TrackerConfig:
     pad_mode: str = "mean"  # crop padding outside the image: "mean" (per-channel image mean) or "zero"
     window_influence: float = 0.35  # local mode: ranked = (1 - w) * sigmoid + w * hanning (0 disables)
     top_k: int = 5  # candidates (local maxima of the score map) scored by the MVLM confidence
+    size_update_rate: float = 0.5  # local mode: w,h move towards the predicted size by rate * score (1: off)
     # --- template clip (MambaVLT)
     template_clip_len: int = 3  # K template frames: the initial one is kept, the other K-1 refreshed (FIFO)
     template_update_threshold: float = (
@@ -59,7 +60,14 @@ class TrackerConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name}: must be a positive number, got {value!r}")
-        unit = ("window_influence", "alpha_corr", "ewma_lambda", "omega", "scale_momentum")
+        unit = (
+            "window_influence",
+            "alpha_corr",
+            "ewma_lambda",
+            "omega",
+            "scale_momentum",
+            "size_update_rate",
+        )
         for name in unit:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):

@@ -478,6 +478,18 @@ class Tracker:
         order = peaks[np.argsort(-ranked.ravel()[peaks], kind="stable")]
         return order[: self.config.top_k]
 
+    def _smooth_size(self, box: list[float], score: float) -> list[float]:
+        """Move the last box's size towards the predicted one by ``size_update_rate * score`` (SiamRPN-style).
+
+        The predicted centre is kept. Damping the size stops the search-crop/size feedback loop (a size
+        under-estimate shrinks the next crop, which biases the next estimate) from collapsing the box.
+        """
+        rate = self.config.size_update_rate * min(max(score, 0.0), 1.0)
+        cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
+        w = self._box[2] + rate * (box[2] - self._box[2])
+        h = self._box[3] + rate * (box[3] - self._box[3])
+        return [cx - w / 2.0, cy - h / 2.0, w, h]
+
     def _track(self, prep: _Prepared, mode: SearchMode) -> TrackResult:
         """Search, score candidates with the MVLM confidence, gate, and update box, state and templates."""
         cfg = self.config
@@ -497,8 +509,10 @@ class Tracker:
         passing = np.flatnonzero(estimate.kappa >= cfg.tau)
         pick = int(passing[0]) if passing.size else 0  # candidates are sorted by rank: best of S_t, else best
         kappa = self._confidence.commit(estimate, pick)
-        image_box = xyxy_to_xywh(window.crop_to_image(boxes[cand[pick]]))
-        self._box = clip_box(tuple(float(v) for v in image_box), prep.width, prep.height, cfg.min_box_size)
+        image_box = [float(v) for v in xyxy_to_xywh(window.crop_to_image(boxes[cand[pick]]))]
+        if mode == SearchMode.LOCAL and self._box is not None and cfg.size_update_rate < 1.0:
+            image_box = self._smooth_size(image_box, float(scores.ravel()[cand[pick]]))
+        self._box = clip_box(tuple(image_box), prep.width, prep.height, cfg.min_box_size)
         if passing.size:
             self._acquired = True
             self._low_count = 0
