@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from tiny_model import TINY_MODEL, write_tiny_yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -26,23 +27,13 @@ def tiny_cfg():
     """A real but tiny model config (patch stem, 2 layers) so tests stay fast on 2 cores."""
     from mamba_tracking_ros.model import ModelConfig
 
-    return ModelConfig(
-        name="tiny",
-        d_model=64,
-        n_layers=2,
-        d_state=8,
-        headdim=16,
-        search_size=64,
-        template_size=32,
-        global_search_size=96,
-        stem="patch",
-        stem_pretrained=False,
-        event_bins=2,
-        text_max_tokens=8,
-        prompt_pool_size=4,
-        ofm_hidden=16,
-        head_channels=16,
-    )
+    return ModelConfig(**TINY_MODEL)
+
+
+@pytest.fixture(scope="session")
+def tiny_yaml(tmp_path_factory):
+    """The tiny model config as a YAML file (what the CLI's --config and the nodes' ``config`` take)."""
+    return write_tiny_yaml(tmp_path_factory.mktemp("cfg") / "tiny.yaml")
 
 
 # --- ROS 2 test environment (set before anything imports rclpy) ---------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import skimage.data
+from tiny_model import write_tiny_yaml
 
 from mamba_tracking_ros.cli.main import main
 from mamba_tracking_ros.data.demo_sequence import TARGET_IN_STILL, demo_sequence
@@ -39,15 +40,7 @@ def test_demo_sequence_ground_truth_is_exact():
 
 def test_demo_command_runs_and_summarises(capsys, tmp_path):
     """`mamba-tracking demo` writes the sample bag, replays it through the nodes, retargets, reports."""
-    from mamba_tracking_ros.model import ModelConfig
-
-    tiny = ModelConfig(
-        name="tiny", d_model=64, n_layers=2, d_state=8, headdim=16, search_size=64, template_size=32,
-        global_search_size=96, stem="patch", stem_pretrained=False, event_bins=2, text_max_tokens=8,
-        prompt_pool_size=4, ofm_hidden=16, head_channels=16,
-    )  # fmt: skip
-    config = tmp_path / "tiny.yaml"
-    config.write_text(json.dumps({"model": tiny.to_dict()}), encoding="utf-8")  # JSON is YAML
+    config = write_tiny_yaml(tmp_path / "tiny.yaml")
     out = tmp_path / "demo"
     args = ["demo", "--output-dir", str(out), "--frames", "6", "--width", "160", "--height", "120"]
     assert main([*args, "--config", str(config), "--checkpoint", "none", "--threads", "1"]) == 0

@@ -21,6 +21,8 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from tiny_model import TINY_MODEL  # noqa: E402
+
 from mamba_tracking_ros.cli.main import main  # noqa: E402
 from mamba_tracking_ros.data.event_sim import EventSimulator  # noqa: E402
 from mamba_tracking_ros.eval.baselines import OpenCVTracker  # noqa: E402
@@ -36,23 +38,7 @@ from mamba_tracking_ros.eval.runner import (  # noqa: E402
 from mamba_tracking_ros.model import ModelConfig  # noqa: E402
 
 H, W, P, N = 120, 160, 28, 16
-TINY = {
-    "name": "tiny",
-    "d_model": 64,
-    "n_layers": 2,
-    "d_state": 8,
-    "headdim": 16,
-    "search_size": 64,
-    "template_size": 32,
-    "global_search_size": 96,
-    "stem": "patch",
-    "stem_pretrained": False,
-    "event_bins": 2,
-    "text_max_tokens": 8,
-    "prompt_pool_size": 4,
-    "ofm_hidden": 16,
-    "head_channels": 16,
-}
+TINY = TINY_MODEL
 # name -> (start (x, y), velocity px/frame, modalities, attributes)
 SEQUENCES = {
     "seq_a": ((10, 20), (4, 2), ("rgb", "thermal", "events"), ("fast_motion",)),

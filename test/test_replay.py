@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-import yaml
+from tiny_model import write_tiny_yaml
 
 from mamba_tracking_ros.cli.main import main
 from mamba_tracking_ros.io.replay import ReplayOptions, parse_sentence_at, replay_bag
@@ -16,19 +16,11 @@ from mamba_tracking_ros.io.sample_bag import TOPICS, SampleBagConfig, write_samp
 @pytest.fixture(scope="module")
 def bag_and_config(tmp_path_factory):
     """A 10-frame 192x144 sample bag and a tiny model config YAML."""
-    from mamba_tracking_ros.model import ModelConfig
-
     root = tmp_path_factory.mktemp("replay")
     info = write_sample_bag(
         root / "sample", SampleBagConfig(n_frames=10, width=192, height=144, object_height=40)
     )
-    cfg = ModelConfig(
-        name="tiny", d_model=64, n_layers=2, d_state=8, headdim=16, search_size=64, template_size=32,
-        global_search_size=96, stem="patch", stem_pretrained=False, event_bins=2, text_max_tokens=8,
-        prompt_pool_size=4, ofm_hidden=16, head_channels=16,
-    )  # fmt: skip
-    path = root / "tiny.yaml"
-    path.write_text(yaml.safe_dump({"model": cfg.to_dict()}), encoding="utf-8")
+    path = write_tiny_yaml(root / "tiny.yaml")
     return info, str(path), root
 
 

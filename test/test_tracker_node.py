@@ -202,33 +202,6 @@ def ros():
     thread.join(timeout=5.0)
 
 
-@pytest.fixture(scope="module")
-def tiny_yaml(tmp_path_factory) -> Path:
-    """The tiny model config as a YAML file the node's ``config`` parameter can load."""
-    from mamba_tracking_ros.model import ModelConfig
-
-    cfg = ModelConfig(
-        name="tiny",
-        d_model=64,
-        n_layers=2,
-        d_state=8,
-        headdim=16,
-        search_size=64,
-        template_size=32,
-        global_search_size=96,
-        stem="patch",
-        stem_pretrained=False,
-        event_bins=2,
-        text_max_tokens=8,
-        prompt_pool_size=4,
-        ofm_hidden=16,
-        head_channels=16,
-    )
-    path = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
-    path.write_text(yaml.safe_dump({"model": cfg.to_dict()}))
-    return path
-
-
 _COUNTER = [0]
 
 

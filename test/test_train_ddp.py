@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
+from tiny_model import write_tiny_yaml
 from train_fixtures import write_project_tree
 
 from mamba_tracking_ros.model.checkpoint import read_checkpoint
@@ -19,24 +19,7 @@ def test_torchrun_two_ranks_keep_identical_weights(tmp_path):
     """Two gloo ranks train on different clips; gradients are averaged, so both end bit-identical."""
     data = write_project_tree(tmp_path / "data", 2, 10, modalities=("rgb", "events"))
     cfg = tmp_path / "tiny.yaml"
-    model = {
-        "name": "tiny",
-        "d_model": 32,
-        "n_layers": 1,
-        "d_state": 8,
-        "headdim": 16,
-        "search_size": 64,
-        "template_size": 32,
-        "global_search_size": 64,
-        "stem": "patch",
-        "stem_pretrained": False,
-        "event_bins": 2,
-        "text_max_tokens": 8,
-        "prompt_pool_size": 4,
-        "ofm_hidden": 8,
-        "head_channels": 8,
-    }
-    cfg.write_text(yaml.safe_dump({"model": model}))
+    write_tiny_yaml(cfg, d_model=32, n_layers=1, global_search_size=64, ofm_hidden=8, head_channels=8)
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     cmd = [

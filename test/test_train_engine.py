@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from train_fixtures import write_project_tree
 
 from mamba_tracking_ros.cli.main import main
@@ -32,31 +31,6 @@ from mamba_tracking_ros.train.engine import TrainOptions, data_hash, train, weig
 def data_root(tmp_path_factory) -> Path:
     """Three RGB + thermal + events sequences with a sentence; every 5th frame unannotated."""
     return write_project_tree(tmp_path_factory.mktemp("train_data"), 3, 14, invalid_every=5)
-
-
-@pytest.fixture(scope="module")
-def tiny_yaml(tmp_path_factory) -> Path:
-    """The conftest's tiny model as a config file (the CLI takes a YAML path)."""
-    model = {
-        "name": "tiny",
-        "d_model": 64,
-        "n_layers": 2,
-        "d_state": 8,
-        "headdim": 16,
-        "search_size": 64,
-        "template_size": 32,
-        "global_search_size": 96,
-        "stem": "patch",
-        "stem_pretrained": False,
-        "event_bins": 2,
-        "text_max_tokens": 8,
-        "prompt_pool_size": 4,
-        "ofm_hidden": 16,
-        "head_channels": 16,
-    }
-    path = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
-    path.write_text(yaml.safe_dump({"model": model, "tracker": {"search_factor": 4.0}}))
-    return path
 
 
 def _sequences(root: Path):
