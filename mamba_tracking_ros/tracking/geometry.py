@@ -15,6 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mamba_tracking_ros.model.event_representation import events_to_voxel_grid
+from mamba_tracking_ros.tracking.frame import EventWindow
+
 Box = tuple[float, float, float, float]
 
 
@@ -222,3 +225,24 @@ def cell_boxes(
 def hanning_window(hs: int, ws: int) -> np.ndarray:
     """Outer product of Hann windows (peak 1 at the centre), the cosine prior applied in local search only."""
     return np.outer(np.hanning(hs + 2)[1:-1], np.hanning(ws + 2)[1:-1])
+
+
+def crop_event_voxels(events: EventWindow, window: CropWindow, num_bins: int) -> np.ndarray:
+    """Voxelise the events that fall in ``window`` onto its ``out_size`` grid: ``(num_bins, S, S)`` float32.
+
+    The voxeliser's time window is half-open ``[t0, t1)``; it is widened to include the last event.
+    """
+    t0, t1 = events.time_range()
+    if len(events):
+        t1 = max(t1, int(events.t[-1]) + 1)
+    return events_to_voxel_grid(
+        events.x,
+        events.y,
+        events.t,
+        events.p,
+        t0,
+        t1,
+        crop=window.as_xywh(),
+        out_size=(window.out_size, window.out_size),
+        num_bins=num_bins,
+    )

@@ -38,7 +38,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mamba_tracking_ros.model.event_representation import events_to_voxel_grid
 from mamba_tracking_ros.model.types import MODALITIES, TextFeatures, TrackMemory
 from mamba_tracking_ros.tracking.confidence import MarginConfidence
 from mamba_tracking_ros.tracking.config import TrackerConfig, load_tracker_config
@@ -49,6 +48,7 @@ from mamba_tracking_ros.tracking.geometry import (
     cell_boxes,
     clip_box,
     crop_and_resize,
+    crop_event_voxels,
     full_frame_window,
     hanning_window,
     square_window,
@@ -406,21 +406,7 @@ class Tracker:
             if m not in prep.sources:
                 continue
             if m == "events":
-                ev = prep.sources[m]
-                t0, t1 = ev.time_range()
-                if len(ev):
-                    t1 = max(t1, int(ev.t[-1]) + 1)  # the voxeliser's window is half-open [t0, t1)
-                grid = events_to_voxel_grid(
-                    ev.x,
-                    ev.y,
-                    ev.t,
-                    ev.p,
-                    t0,
-                    t1,
-                    crop=window.as_xywh(),
-                    out_size=(window.out_size, window.out_size),
-                    num_bins=self.model_config.event_bins,
-                )
+                grid = crop_event_voxels(prep.sources[m], window, self.model_config.event_bins)
                 images[m] = torch.from_numpy(grid).unsqueeze(0).to(self.device)
             else:
                 scale, offset, clamp = prep.transforms[m]

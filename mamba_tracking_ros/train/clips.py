@@ -37,7 +37,6 @@ from PIL import Image
 
 from mamba_tracking_ros.data.datasets.base import TrackingSequence
 from mamba_tracking_ros.model.config import ModelConfig
-from mamba_tracking_ros.model.event_representation import events_to_voxel_grid
 from mamba_tracking_ros.model.types import MODALITIES
 from mamba_tracking_ros.tracking.config import TrackerConfig
 from mamba_tracking_ros.tracking.geometry import CropWindow, full_frame_window, square_window, xywh_to_xyxy
@@ -199,29 +198,14 @@ def prepare_sources(
 
 def crop_sources(src: _Sources, window: CropWindow, event_bins: int) -> dict[str, torch.Tensor]:
     """Crop + resize every modality to ``window`` -> ``(C, S, S)`` floats (as the tracker's ``_crops``)."""
-    from mamba_tracking_ros.tracking.geometry import crop_and_resize
+    from mamba_tracking_ros.tracking.geometry import crop_and_resize, crop_event_voxels
 
     out: dict[str, torch.Tensor] = {}
     for m in MODALITIES:
         if m not in src.sources:
             continue
         if m == "events":
-            ev = src.sources[m]
-            t0, t1 = ev.time_range()
-            if len(ev):
-                t1 = max(t1, int(ev.t[-1]) + 1)
-            grid = events_to_voxel_grid(
-                ev.x,
-                ev.y,
-                ev.t,
-                ev.p,
-                t0,
-                t1,
-                crop=window.as_xywh(),
-                out_size=(window.out_size, window.out_size),
-                num_bins=event_bins,
-            )
-            out[m] = torch.from_numpy(grid)
+            out[m] = torch.from_numpy(crop_event_voxels(src.sources[m], window, event_bins))
         else:
             out[m] = crop_and_resize(src.sources[m], window, src.pads[m])[0]
     return out
