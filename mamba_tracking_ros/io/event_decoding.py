@@ -281,26 +281,23 @@ def decode_evt3(
     # validity masks: ADDR_X -> single bit 0; VECT_12 -> 12 bits; VECT_8 -> low 8 bits.
     masks = np.where(ev_is_x, 1, np.where(ev_code == _VECT_12, ev_pay, ev_pay & 0xFF))
     counts = _POPCOUNT12[masks]
-    starts = np.cumsum(counts) - counts
     total = int(counts.sum())
 
-    col = np.zeros(total, np.int64)  # bit column within each word (0 for ADDR_X)
-    vrows = np.flatnonzero(~ev_is_x)
-    if vrows.shape[0]:
-        bits = np.unpackbits(
-            masks[vrows].astype("<u2").view(np.uint8).reshape(-1, 2), axis=1, bitorder="little"
-        )
-        r, c = np.nonzero(bits)  # row-major: words in stream order, bits ascending within a word
-        vcounts = counts[vrows]
-        rank = np.arange(r.shape[0]) - np.repeat(np.cumsum(vcounts) - vcounts, vcounts)
-        col[starts[vrows][r] + rank] = c
-
-    if vrows.shape[0] == 0:  # only single ADDR_X events: one event per word, nothing to expand
+    vector_words = ~ev_is_x
+    if not vector_words.any():  # only single ADDR_X events: one event per word, nothing to expand
         x, t, ev_yr, ev_pr = ev_base, ev_t + int(time_base_ns) // 1000, ev_y, ev_pol
     else:
+        bits = np.unpackbits(
+            masks[vector_words].astype("<u2").view(np.uint8).reshape(-1, 2), axis=1, bitorder="little"
+        )
+        # np.nonzero walks row-major (words in stream order, bits ascending), which is exactly the order of
+        # the expanded vector events, so the bit columns scatter straight into their output slots.
+        col = np.zeros(total, np.int64)  # bit column within each word (0 for ADDR_X)
+        col[np.repeat(vector_words, counts)] = np.nonzero(bits)[1]
         x = np.repeat(ev_base, counts) + col
         t = np.repeat(ev_t, counts) + int(time_base_ns) // 1000
-        ev_yr, ev_pr = np.repeat(ev_y, counts), np.repeat(ev_pol, counts)
+        ev_yr = np.repeat(ev_y.astype(np.uint16), counts)
+        ev_pr = np.repeat(ev_pol.astype(np.int8), counts)
     if total and int(x.max()) > 0xFFFF:
         raise EventDecodeError("events: evt3 vector x coordinate overflows 16 bits")
     out = DecodedEvents(
