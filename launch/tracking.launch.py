@@ -38,7 +38,7 @@ ARGUMENTS: dict[str, tuple[str | None, str]] = {
     "modalities": (None, "comma-separated subset of rgb, thermal, events (required)"),
     "required_modalities": ("", "modalities a frame set must hold ('' = first image modality, else events)"),
     "config": ("small", "tracker config name in config/ or a YAML path"),
-    "checkpoint": ("", "model checkpoint file ('' = random initialisation, testing only)"),
+    "checkpoint": ("default", "checkpoint file ('default' = shipped weights, '' = random init, testing)"),
     "device": ("auto", "torch device: auto, cpu, cuda, cuda:N"),
     "namespace": ("", "namespace of both nodes"),
     "rgb_topic": ("rgb/image_raw", "sensor_msgs/Image RGB input"),

@@ -25,12 +25,19 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--trackers: unknown {unknown or 'empty list'}; expected some of {list(TRACKER_KINDS)}"
         )
-    if "mamba" in trackers and args.checkpoint is None:
+    from mamba_tracking_ros.model.checkpoint import resolve_checkpoint
+    from mamba_tracking_ros.model.config import load_model_config
+
+    checkpoint = None
+    if args.checkpoint not in ("none", ""):  # "default" -> the shipped file for --config, or None
+        resolved = resolve_checkpoint(args.checkpoint, load_model_config(args.config))
+        checkpoint = None if resolved is None else str(resolved)
+    if "mamba" in trackers and checkpoint is None:
         print(
             "note: no --checkpoint given: the Mamba network is randomly initialised (seed "
             f"{args.seed}); its scores measure the pipeline, not a trained tracker."
         )
-    model = ModelSpec(config=args.config, checkpoint=args.checkpoint, device=args.device, seed=args.seed)
+    model = ModelSpec(config=args.config, checkpoint=checkpoint, device=args.device, seed=args.seed)
     summary = run_evaluation(
         dataset=args.dataset,
         root=args.root,
@@ -113,7 +120,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"comma list from {','.join(TRACKER_KINDS)} (default: all)",
     )
     p.add_argument("--config", default="small", help="model config name or YAML path (default: small)")
-    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: none: random init)")
+    p.add_argument(
+        "--checkpoint",
+        default="default",
+        help="model checkpoint file, 'default' (the weights shipped for --config) or 'none' (random init)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random init without a checkpoint")
     p.add_argument("--workers", type=int, default=1, help="worker processes, one sequence each (default: 1)")

@@ -83,7 +83,9 @@ class _Param:
 #: Every node parameter (documented in README; defaults in config/tracker_node.yaml).
 PARAMETERS: dict[str, _Param] = {
     "config": _Param("small", "model/tracker config: a name in config/ ('small', 'base') or a YAML path"),
-    "checkpoint": _Param("", "model checkpoint file ('' = the config's random initialisation, for testing)"),
+    "checkpoint": _Param(
+        "default", "checkpoint file; 'default' = the weights shipped for `config`; '' = random init (testing)"
+    ),
     "device": _Param("auto", "torch device: 'auto' (cuda when present, else cpu), 'cpu', 'cuda', 'cuda:1'"),
     "threads": _Param(0, "torch CPU threads (0 = torch default)", int_range=(0, 256)),
     "seed": _Param(0, "torch seed applied before the model is built (reproducible random init)"),
