@@ -533,27 +533,34 @@ def bench_tracker_node_latency(
     }
 
 
+def _latency_header(width: int) -> None:
+    """Print the column header of a latency table whose first column is ``width`` wide."""
+    header = f"{'path':<{width}}{'median ms':>11}{'p90 ms':>9}{'max ms':>9}"
+    print(header)
+    print("-" * len(header))
+
+
+def _latency_row(name: str, stats: dict[str, float], width: int) -> None:
+    """Print one latency row (median, p90, max in ms) of a table started by _latency_header."""
+    print(f"{name:<{width}}{stats['median_ms']:>11.2f}{stats['p90_ms']:>9.2f}{stats['max_ms']:>9.2f}")
+
+
 def print_tracker_node_latency(lat: dict[str, Any]) -> None:
     """Table of bench_tracker_node_latency's result."""
     print(
         f"tracker_node latency per frame set: {lat['image']}, config {lat['config']} "
         f"(threads={lat['threads']}, cpu), {lat['frames']} frames"
     )
-    header = f"{'path':<48}{'median ms':>11}{'p90 ms':>9}{'max ms':>9}"
-    print(header)
-    print("-" * len(header))
+    _latency_header(48)
     for name, k in (
         ("FrameSet publish -> Detection2DArray received", "end_to_end"),
         ("model (Tracker.update in the node)", "model"),
         ("added by tracker_node (end to end - model)", "added"),
         ("  of which until the node's publish", "added_until_node_publish"),
     ):
-        s = lat[k]
-        print(f"{name:<48}{s['median_ms']:>11.2f}{s['p90_ms']:>9.2f}{s['max_ms']:>9.2f}")
+        _latency_row(name, lat[k], 48)
     if "echo_floor" in lat:
-        s = lat["echo_floor"]
-        name = "floor: minimal rclpy echo node, same round trip"
-        print(f"{name:<48}{s['median_ms']:>11.2f}{s['p90_ms']:>9.2f}{s['max_ms']:>9.2f}")
+        _latency_row("floor: minimal rclpy echo node, same round trip", lat["echo_floor"], 48)
     print(f"target for the added latency: <= {lat['added_target_ms']:.0f} ms")
 
 
@@ -646,20 +653,16 @@ def main(argv: list[str] | None = None) -> int:
             f"ingest_node per frame set: 640x480 rgb8 + 640x480 mono16 + {args.events:,} mono events, "
             f"{args.frames} frames"
         )
-        header = f"{'path':<40}{'median ms':>11}{'p90 ms':>9}{'max ms':>9}"
-        print(header)
-        print("-" * len(header))
+        _latency_header(40)
         for name, key in (
             ("publish -> FrameSet received", "end_to_end"),
             ("publish -> inputs received", "transport_only"),
         ):
-            s = lat[key]
-            print(f"{name:<40}{s['median_ms']:>11.2f}{s['p90_ms']:>9.2f}{s['max_ms']:>9.2f}")
+            _latency_row(name, lat[key], 40)
         print(f"{'added by ingest_node':<40}{lat['added_median_ms']:>11.2f}{lat['added_p90_ms']:>9.2f}")
         proc = bench_ingest_processing(args.frames, args.events)
         results["ingest_processing"] = proc
-        name = "node work (callbacks + publish, 1 proc)"
-        print(f"{name:<40}{proc['median_ms']:>11.2f}{proc['p90_ms']:>9.2f}{proc['max_ms']:>9.2f}")
+        _latency_row("node work (callbacks + publish, 1 proc)", proc, 40)
     if not args.skip_latency and not args.skip_tracker:
         tracker_lat = bench_tracker_node_latency(args.tracker_frames, args.tracker_config)
         echo = bench_tracker_node_latency(args.tracker_frames, echo=True)
