@@ -97,7 +97,7 @@ def build_model(
     payload = None
     if checkpoint is not None:
         payload = read_checkpoint(checkpoint)
-        saved = payload["model_config"]
+        saved = {"mixer": "mamba", **payload["model_config"]}  # checkpoints from before `mixer` are Mamba
         ignore = {"name", "stem_pretrained", "backend"}
         diff = sorted(k for k, v in cfg.to_dict().items() if k not in ignore and saved.get(k, v) != v)
         if diff:

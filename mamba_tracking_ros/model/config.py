@@ -41,6 +41,7 @@ class ModelConfig:
     ofm_hidden: int = 64  # AINet OFM order-predictor hidden width
     head_channels: int = 64  # centre head conv width
     backend: str = "auto"  # SSM scan backend: auto | torch | cuda
+    mixer: str = "mamba"  # token mixer: mamba (Mamba-2 SSD) | attention (same-width MHSA, for comparisons)
 
     def __post_init__(self) -> None:
         """Reject inconsistent values with a message naming the field."""
@@ -59,6 +60,8 @@ class ModelConfig:
             raise ValueError("model config: state_mix must lie in [0, 1]")
         if self.backend not in ("auto", "torch", "cuda"):
             raise ValueError(f"model config: backend must be auto, torch or cuda, got {self.backend!r}")
+        if self.mixer not in ("mamba", "attention"):
+            raise ValueError(f"model config: mixer must be 'mamba' or 'attention', got {self.mixer!r}")
 
     @property
     def nheads(self) -> int:

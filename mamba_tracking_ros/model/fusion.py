@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .layers import make_mamba
+from .layers import make_mixer
 
 
 class DifferenceFusionMamba(nn.Module):
@@ -22,7 +22,7 @@ class DifferenceFusionMamba(nn.Module):
         """Create the difference Mamba, the 2C->C reduction and its LayerNorm."""
         super().__init__()
         self.diff_norm = nn.LayerNorm(cfg.d_model)
-        self.mamba = make_mamba(cfg)
+        self.mamba = make_mixer(cfg)
         self.reduce = nn.Linear(2 * cfg.d_model, cfg.d_model)
         self.out_norm = nn.LayerNorm(cfg.d_model)
 
@@ -51,7 +51,7 @@ class OrderDynamicFusionMamba(nn.Module):
         super().__init__()
         self.n_layers = cfg.n_layers
         self.norm = nn.LayerNorm(cfg.d_model)
-        self.mamba = make_mamba(cfg, n_directions=3)
+        self.mamba = make_mixer(cfg, n_directions=3)
         self.order_mlp = nn.Sequential(
             nn.Linear(cfg.d_model, cfg.ofm_hidden),
             nn.GELU(),

@@ -6,11 +6,28 @@ import torch
 from torch import nn
 
 from ..ssm import Mamba2Block, Mamba2State
+from .attention import AttentionMixer
 from .config import ModelConfig
 
 
-def make_mamba(cfg: ModelConfig, n_directions: int = 1, learned_init_state: bool = False) -> Mamba2Block:
-    """Build a Mamba-2 mixer with the config's widths (shared by every fusion module)."""
+def make_mixer(
+    cfg: ModelConfig, n_directions: int = 1, learned_init_state: bool = False, prompt: bool = False
+) -> Mamba2Block | AttentionMixer:
+    """Build the config's token mixer with its widths: a Mamba-2 block, or same-width attention (cfg.mixer).
+
+    ``prompt`` marks a mixer that receives Mamba-FETrack V2's C offset: Mamba adds it to C directly; attention
+    needs a projection for it (see model/attention.py).
+    """
+    if cfg.mixer == "attention":
+        return AttentionMixer(
+            cfg.d_model,
+            d_state=cfg.d_state,
+            expand=cfg.expand,
+            headdim=cfg.headdim,
+            ngroups=cfg.ngroups,
+            n_directions=n_directions,
+            prompt=prompt,
+        )
     return Mamba2Block(
         cfg.d_model,
         d_state=cfg.d_state,
@@ -24,6 +41,10 @@ def make_mamba(cfg: ModelConfig, n_directions: int = 1, learned_init_state: bool
         init_mix=cfg.state_mix,
         backend=cfg.backend,
     )
+
+
+#: Former name of :func:`make_mixer`, kept for callers outside this package.
+make_mamba = make_mixer
 
 
 def bidirectional_orders(
@@ -45,14 +66,15 @@ class HybridStateSpaceLayer(nn.Module):
 
     The scan's initial state follows MambaVLT's time-evolving memory, H_ini = a*H_learn + (1-a)*H_{t-1}^fin,
     and the final state is returned so the tracker can carry it to the next frame. `c_offset` carries the
-    Mamba-FETrack V2 cross-modal prompt added to the SSM's C.
+    Mamba-FETrack V2 cross-modal prompt added to the SSM's C. With cfg.mixer == "attention" the mixer is
+    same-width self-attention (model/attention.py), the orders are moot and no state is carried.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         """Create the norm and the two-direction mixer."""
         super().__init__()
         self.norm = nn.LayerNorm(cfg.d_model)
-        self.mixer = make_mamba(cfg, n_directions=2, learned_init_state=True)
+        self.mixer = make_mixer(cfg, n_directions=2, learned_init_state=True, prompt=True)
 
     def forward(
         self,
@@ -60,8 +82,11 @@ class HybridStateSpaceLayer(nn.Module):
         orders: list[torch.Tensor],
         prev_states: torch.Tensor | None,
         c_offset: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run one layer over (b, l, d) tokens; returns new tokens and final states (b, 2, h, p, n)."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run one layer over (b, l, d) tokens; returns new tokens and final states (b, 2, h, p, n).
+
+        The final states are None with the attention mixer (cfg.mixer == "attention"), which carries no state.
+        """
         state = None if prev_states is None else Mamba2State(conv=None, ssm=prev_states)
         y, new_state = self.mixer(
             self.norm(x), state=state, orders=orders, c_offset=c_offset, carry_conv=False

@@ -160,9 +160,12 @@ class MultimodalMambaTracker(nn.Module):
                 prev = self._gather_states(layer, name, members, memory, batch)
                 offset = torch.cat([offsets[m] for m in members], dim=0) if offsets else None
                 y, final = layer(x, orders[key], prev, offset)
-                for m, y_m, final_m in zip(members, y.split(batch), final.split(batch)):
+                # No final state (the attention mixer): nothing to carry, the memory stays as it was.
+                finals = [None] * len(members) if final is None else final.split(batch)
+                for m, y_m, final_m in zip(members, y.split(batch), finals):
                     streams[m] = y_m
-                    new_memory.states[(name, m)] = final_m
+                    if final_m is not None:
+                        new_memory.states[(name, m)] = final_m
             if "rgb" in streams and "thermal" in streams:
                 rgb, tir, fused = self.dfm[i](
                     streams["rgb"][:, -n_search:], streams["thermal"][:, -n_search:]
@@ -223,8 +226,8 @@ class MultimodalMambaTracker(nn.Module):
     ) -> torch.Tensor | None:
         """Stack the carried states of the streams of a group; a stream without memory starts from H_learn."""
         states = [memory.get(name, m) for m in members]
-        if all(s is None for s in states):
-            return None
+        if all(s is None for s in states) or getattr(layer.mixer, "H_learn", None) is None:
+            return None  # nothing carried, or a mixer without state memory (attention) that ignores it
         learned = layer.mixer.H_learn.unsqueeze(0).expand(batch, *layer.mixer.H_learn.shape)
         for m, s in zip(members, states):
             if s is not None and s.shape[0] != batch:

@@ -543,8 +543,10 @@ def train(opts: TrainOptions) -> TrainResult:
         if not (ckpt_path.is_file() and state_path.is_file()):
             raise FileNotFoundError(f"resume: {ckpt_path} and {state_path} are required to resume")
         payload = read_checkpoint(ckpt_path)
-        saved_cfg = {
-            k: v for k, v in payload["model_config"].items() if k not in ("stem_pretrained", "backend")
+        saved_cfg = {  # a checkpoint from before the `mixer` field is a Mamba model
+            k: v
+            for k, v in {"mixer": "mamba", **payload["model_config"]}.items()
+            if k not in ("stem_pretrained", "backend")
         }
         now_cfg = {k: v for k, v in model_cfg.to_dict().items() if k not in ("stem_pretrained", "backend")}
         if saved_cfg != now_cfg:
