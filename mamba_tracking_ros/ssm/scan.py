@@ -222,4 +222,5 @@ def ssd_scan(
     )
     if resolve_backend(backend, x) == "cuda":
         return ssd_cuda.ssd_scan_cuda(x, dt, A, B, C, chunk_size=chunk_size, **kwargs)
-    return ssd_scan_torch(x, dt, A, B, C, chunk_size=chunk_size or DEFAULT_CHUNK_SIZE_TORCH, **kwargs)
+    with torch.autocast(x.device.type, enabled=False):  # computes in float32 itself (autocast mixes dtypes)
+        return ssd_scan_torch(x, dt, A, B, C, chunk_size=chunk_size or DEFAULT_CHUNK_SIZE_TORCH, **kwargs)

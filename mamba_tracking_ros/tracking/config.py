@@ -52,6 +52,9 @@ class TrackerConfig:
     )
     thermal_percentiles: tuple[float, float] = (1.0, 99.0)  # robust min-max for uint16 / float32 thermal
     stats_stride: int = 4  # pixel subsampling for per-frame statistics (thermal percentiles, padding mean)
+    # --- inference (see mamba_tracking_ros.tracking.inference)
+    precision: str = "fp32"  # network pass under autocast: "fp32" (off), "bf16" or "fp16"; boxes stay fp32/64
+    compile: str = "off"  # torch.compile: "off", "default", "reduce-overhead" (CUDA graphs), ... or a backend
 
     def __post_init__(self) -> None:
         """Validate ranges; a bad value raises ValueError naming the field."""
@@ -96,6 +99,10 @@ class TrackerConfig:
                 f"thermal_percentiles: need 0 <= low < high <= 100, got {self.thermal_percentiles!r}"
             )
         object.__setattr__(self, "thermal_percentiles", (float(lo_hi[0]), float(lo_hi[1])))
+        from mamba_tracking_ros.tracking.inference import check_compile, check_precision
+
+        check_precision(self.precision)
+        check_compile(self.compile)
         for name in ("seed_template_from_text", "warm_memory_on_start", "resize_thermal_to_rgb"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")

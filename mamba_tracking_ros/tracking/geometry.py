@@ -8,14 +8,14 @@ width ``W`` spans ``[0, W)`` and a crop window maps crop coordinate ``u`` to ima
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mamba_tracking_ros.model.event_representation import events_to_voxel_grid
+from mamba_tracking_ros.model.event_representation import events_to_voxel_grid, events_to_voxel_grid_torch
 from mamba_tracking_ros.tracking.frame import EventWindow
 
 Box = tuple[float, float, float, float]
@@ -134,6 +134,18 @@ def _numpy_to_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
+def _constant_canvas(pads: np.ndarray, side: int, device: torch.device | str) -> torch.Tensor:
+    """A ``(1, C, side, side)`` float32 canvas of per-channel constants (filled on the device: no upload)."""
+    channels = int(pads.shape[0])
+    if torch.device(device).type == "cpu":
+        pad_t = torch.as_tensor(pads, dtype=torch.float32).view(1, channels, 1, 1)
+        return pad_t.expand(1, channels, side, side).clone()
+    canvas = torch.empty((1, channels, side, side), dtype=torch.float32, device=device)
+    for c in range(channels):  # fill_ with a Python scalar: a kernel launch, no host-to-device copy (sync)
+        canvas[:, c].fill_(float(pads[c]))
+    return canvas
+
+
 def crop_and_resize(
     image: np.ndarray | torch.Tensor,
     window: CropWindow,
@@ -164,8 +176,7 @@ def crop_and_resize(
     inside = ix1 > ix0 and iy1 > iy0
     padded = (ix0 - x0, iy0 - y0, x0 + side - ix1, y0 + side - iy1) != (0, 0, 0, 0)
     if not inside:  # window entirely outside the image: constant crop
-        pad_t = torch.as_tensor(pads, dtype=torch.float32, device=device).view(1, channels, 1, 1)
-        return pad_t.expand(1, channels, size, size).clone()
+        return _constant_canvas(pads, size, device)
     fast_u8 = isinstance(arr, np.ndarray) and arr.dtype == np.uint8 and scale == 1.0 and offset == 0.0
     if fast_u8:
         if padded:  # copy the inside, fill only the four border strips
@@ -195,8 +206,7 @@ def crop_and_resize(
     if clamp is not None:
         t.clamp_(float(clamp[0]), float(clamp[1]))
     if padded:  # one constant canvas, the inside copied in
-        canvas = torch.empty((1, channels, side, side), dtype=torch.float32, device=device)
-        canvas.copy_(torch.as_tensor(pads, dtype=torch.float32, device=device).view(1, channels, 1, 1))
+        canvas = _constant_canvas(pads, side, device)
         canvas[:, :, iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = t
         t = canvas
     if side != size:
@@ -232,9 +242,7 @@ def crop_event_voxels(events: EventWindow, window: CropWindow, num_bins: int) ->
 
     The voxeliser's time window is half-open ``[t0, t1)``; it is widened to include the last event.
     """
-    t0, t1 = events.time_range()
-    if len(events):
-        t1 = max(t1, int(events.t[-1]) + 1)
+    t0, t1 = _event_time_window(events)
     return events_to_voxel_grid(
         events.x,
         events.y,
@@ -242,6 +250,59 @@ def crop_event_voxels(events: EventWindow, window: CropWindow, num_bins: int) ->
         events.p,
         t0,
         t1,
+        crop=window.as_xywh(),
+        out_size=(window.out_size, window.out_size),
+        num_bins=num_bins,
+    )
+
+
+@dataclass(frozen=True)
+class DeviceEventWindow:
+    """An EventWindow uploaded once per frame to the tracker's device, plus its (host-side) time window."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    t: torch.Tensor
+    p: torch.Tensor
+    t_start: int
+    t_end: int  # exclusive; already widened to include the last event
+
+    @classmethod
+    def from_window(
+        cls, events: EventWindow, upload: Callable[[str, np.ndarray], torch.Tensor]
+    ) -> DeviceEventWindow:
+        """Upload an EventWindow's fields with ``upload(key, array)`` (host-side dtype fix-ups first)."""
+        t0, t1 = _event_time_window(events)
+        xy_dtype = np.float64 if events.x.dtype.kind == "f" or events.y.dtype.kind == "f" else np.int32
+        t = events.t.astype(np.int64, copy=False)
+        p = events.p if events.p.dtype in (np.bool_, np.int8) else events.p.astype(np.int8)
+        return cls(
+            upload("events.x", events.x.astype(xy_dtype, copy=False)),
+            upload("events.y", events.y.astype(xy_dtype, copy=False)),
+            upload("events.t", t),
+            upload("events.p", p),
+            t0,
+            t1,
+        )
+
+
+def _event_time_window(events: EventWindow) -> tuple[int, int]:
+    """The voxeliser's half-open ``[t0, t1)``: the window's time range widened to include the last event."""
+    t0, t1 = events.time_range()
+    if len(events):
+        t1 = max(t1, int(events.t[-1]) + 1)
+    return t0, t1
+
+
+def crop_event_voxels_device(events: DeviceEventWindow, window: CropWindow, num_bins: int) -> torch.Tensor:
+    """:func:`crop_event_voxels` on device-resident events: ``(2 * num_bins, S, S)`` float32, same device."""
+    return events_to_voxel_grid_torch(
+        events.x,
+        events.y,
+        events.t,
+        events.p,
+        events.t_start,
+        events.t_end,
         crop=window.as_xywh(),
         out_size=(window.out_size, window.out_size),
         num_bins=num_bins,

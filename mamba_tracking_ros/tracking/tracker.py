@@ -45,16 +45,19 @@ from mamba_tracking_ros.tracking.frame import Frame
 from mamba_tracking_ros.tracking.geometry import (
     Box,
     CropWindow,
+    DeviceEventWindow,
     cell_boxes,
     clip_box,
     crop_and_resize,
     crop_event_voxels,
+    crop_event_voxels_device,
     full_frame_window,
     hanning_window,
     square_window,
     validate_box,
     xyxy_to_xywh,
 )
+from mamba_tracking_ros.tracking.inference import InferenceEngine, unpack_outputs
 
 LOG = logging.getLogger(__name__)
 
@@ -157,6 +160,8 @@ class Tracker:
         device: str | torch.device = "auto",
         tracker_config: TrackerConfig | Mapping[str, Any] | None = None,
         model: torch.nn.Module | None = None,
+        precision: str | None = None,
+        compile: str | None = None,
     ) -> None:
         """Build (or share) the network and read the ``tracker:`` section of ``config`` (name or YAML path).
 
@@ -164,6 +169,9 @@ class Tracker:
         ``model``: an already built network to share between trackers (it keeps no per-track state); then
         ``checkpoint`` must be None or "default" and ``device`` follows the model's parameters.
         ``checkpoint``: a file, "default" (the weights shipped for the config's name) or None (random init).
+        ``precision`` ("fp32" | "bf16" | "fp16") and ``compile`` ("off" | "default" | "reduce-overhead" | a
+        torch.compile backend name) override the TrackerConfig fields of the same name (see
+        :mod:`.inference`); a compiled network is shared by the trackers sharing the model.
         """
         if model is None:
             from mamba_tracking_ros.model import build_model
@@ -175,13 +183,20 @@ class Tracker:
                 raise ValueError("checkpoint: give either a shared model or a checkpoint, not both")
             self.device = next(model.parameters()).device
         self.net = model.eval()
+        stem = getattr(self.net, "image_stem", None)
+        if stem is not None and hasattr(stem, "set_fused_inference"):
+            stem.set_fused_inference(True)  # BatchNorm folded, channels-last: eval-mode only, ~2x on CPU
         self.model_config = model.cfg
         yaml_source = config if isinstance(config, (str, os.PathLike)) else None
         if isinstance(tracker_config, TrackerConfig):
             self.config = tracker_config
         else:
             self.config = load_tracker_config(yaml_source, overrides=tracker_config)
+        options = {k: v for k, v in (("precision", precision), ("compile", compile)) if v is not None}
+        if options:
+            self.config = self.config.updated(**options)
         cfg = self.config
+        self._engine = InferenceEngine(self.net, self.device, cfg.precision, cfg.compile)
         self._confidence = MarginConfidence(
             alpha_corr=cfg.alpha_corr,
             psi_out=cfg.psi_out,
@@ -318,10 +333,10 @@ class Tracker:
         score, modalities = float("nan"), prep.frame.modalities
         if cfg.warm_memory_on_start:  # seed the SSM memory with the target at a known place
             with torch.inference_mode():
-                out, _ = self._forward(prep, SearchMode.LOCAL)
-            scores = torch.sigmoid(out.score_logits[0, 0].float()).cpu().numpy()
+                packed, modalities, _ = self._forward(prep, SearchMode.LOCAL)
+            logits = unpack_outputs(self._engine.to_host(packed))[0].astype(np.float64)
+            scores = 1.0 / (1.0 + np.exp(-logits))
             score = float(scores.ravel()[int(np.argmax(self._rank(scores, SearchMode.LOCAL)))])
-            modalities = out.modalities
         self._state = TrackState.TRACKING
         self._next_mode = SearchMode.LOCAL
         return TrackResult(
@@ -367,8 +382,9 @@ class Tracker:
         sources: dict[str, Any] = {}
         transforms: dict[str, tuple[float, float, tuple[float, float] | None]] = {}
         pads: dict[str, Any] = {}
+        on_device = self.device.type != "cpu"  # CUDA: upload each image once (pinned), crop on the device
         if frame.rgb is not None:
-            sources["rgb"] = frame.rgb
+            sources["rgb"] = self._engine.upload("rgb", frame.rgb) if on_device else frame.rgb
             transforms["rgb"] = (1.0, 0.0, None)
             mean = frame.rgb[::step, ::step].mean(axis=(0, 1))
             pads["rgb"] = mean if cfg.pad_mode == "mean" else np.zeros(3)
@@ -385,7 +401,7 @@ class Tracker:
             mean = float(np.clip(sample.astype(np.float64) * scale + offset, 0.0, 1.0).mean())
             pads["thermal"] = mean if cfg.pad_mode == "mean" else 0.0
             if th.shape != (height, width):  # resize_thermal_to_rgb is on (validate() checked it)
-                t = torch.from_numpy(np.ascontiguousarray(th).astype(np.float32))[None, None].to(self.device)
+                t = self._upload_thermal(th).to(torch.float32)[None, None]
                 t = (t * scale + offset).clamp(0.0, 1.0)
                 t = F.interpolate(
                     t, size=(height, width), mode="bilinear", align_corners=False, antialias=True
@@ -393,11 +409,21 @@ class Tracker:
                 sources["thermal"] = t[0, 0]
                 transforms["thermal"] = (1.0, 0.0, None)
             else:
-                sources["thermal"] = th
+                sources["thermal"] = self._upload_thermal(th) if on_device else th
                 transforms["thermal"] = (scale, offset, clamp)
         if frame.events is not None:
-            sources["events"] = frame.events
+            events = frame.events
+            sources["events"] = (
+                DeviceEventWindow.from_window(events, self._engine.upload) if on_device else events
+            )
         return _Prepared(frame, height, width, sources, transforms, pads)
+
+    def _upload_thermal(self, thermal: np.ndarray) -> torch.Tensor:
+        """A thermal image on the device (uint16 goes up as int16 bits and is widened there to int32)."""
+        if thermal.dtype != np.uint16:
+            return self._engine.upload("thermal", thermal)
+        bits = self._engine.upload("thermal", thermal.view(np.int16))
+        return bits.to(torch.int32).bitwise_and_(0xFFFF)
 
     def _crops(self, prep: _Prepared, window: CropWindow) -> dict[str, torch.Tensor]:
         """Crop + resize every present modality to the window: the network's input dict."""
@@ -406,8 +432,12 @@ class Tracker:
             if m not in prep.sources:
                 continue
             if m == "events":
-                grid = crop_event_voxels(prep.sources[m], window, self.model_config.event_bins)
-                images[m] = torch.from_numpy(grid).unsqueeze(0).to(self.device)
+                source, bins = prep.sources[m], self.model_config.event_bins
+                if isinstance(source, DeviceEventWindow):
+                    images[m] = crop_event_voxels_device(source, window, bins).unsqueeze(0)
+                else:
+                    grid = crop_event_voxels(source, window, bins)
+                    images[m] = torch.from_numpy(grid).unsqueeze(0).to(self.device)
             else:
                 scale, offset, clamp = prep.transforms[m]
                 images[m] = crop_and_resize(
@@ -436,17 +466,18 @@ class Tracker:
         tokens = {m: self._clips[m].clip_tokens() for m in present if m in self._clips}
         return tokens or None
 
-    def _forward(self, prep: _Prepared, mode: SearchMode) -> tuple[Any, CropWindow]:
-        """One network pass over the search window; carries this track's SSM memory forward."""
+    def _forward(self, prep: _Prepared, mode: SearchMode) -> tuple[torch.Tensor, tuple[str, ...], CropWindow]:
+        """One network pass over the search window (carrying this track's SSM memory forward).
+
+        Returns the packed (C, Hs, Ws) output maps still on the device (see :mod:`.inference`), the
+        modalities that went through the network, and the window.
+        """
         window = self._search_window(prep, mode)
         images = self._crops(prep, window)
-        out, self._memory = self.net(
-            search=images,
-            template_tokens=self._template_tokens(tuple(images)),
-            text=self._text,
-            memory=self._memory,
+        packed, self._memory = self._engine.forward(
+            images, self._template_tokens(tuple(images)), self._text, self._memory
         )
-        return out, window
+        return packed, tuple(m for m in MODALITIES if m in images), window
 
     def _rank(self, scores: np.ndarray, mode: SearchMode) -> np.ndarray:
         """Ranking map: sigmoid scores, blended with a Hanning window in LOCAL mode only (cosine prior)."""
@@ -480,13 +511,11 @@ class Tracker:
         """Search, score candidates with the MVLM confidence, gate, and update box, state and templates."""
         cfg = self.config
         with torch.inference_mode():
-            out, window = self._forward(prep, mode)
+            packed, modalities, window = self._forward(prep, mode)
         self._force_global = False
-        logits = out.score_logits[0, 0].float().cpu().numpy().astype(np.float64)
-        scores = 1.0 / (1.0 + np.exp(-logits))
-        offset = out.offset[0].float().cpu().numpy()
-        size = out.size[0].float().cpu().numpy()
-        corr = None if out.correlation is None else out.correlation[0, 0].float().cpu().numpy()
+        # The frame's one device->host copy; decoding and confidence run on the host (a small grid).
+        logits, offset, size, corr = unpack_outputs(self._engine.to_host(packed))
+        scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         stride = window.out_size / scores.shape[1]
         boxes, _ = cell_boxes(offset, size, stride, window.out_size)
         ranked = self._rank(scores, mode)
@@ -523,7 +552,7 @@ class Tracker:
             score=float(scores.ravel()[cand[pick]]),
             search_mode=mode,
             state=self._state,
-            modalities=tuple(out.modalities),
+            modalities=modalities,
             timestamp=prep.frame.timestamp,
             frame_index=self._frame_index,
         )
@@ -539,7 +568,7 @@ class Tracker:
         side = max(cfg.template_factor * math.sqrt(w * h), 1.0)
         window = square_window(x + 0.5 * w, y + 0.5 * h, side, mcfg.template_size)
         crops = self._crops(prep, window)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._engine.autocast():
             tokens = self.net.embed_images(crops, role="template")
         for m, tok in tokens.items():
             if initial or m not in self._clips:
