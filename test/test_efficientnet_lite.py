@@ -133,3 +133,33 @@ def test_cuda_matches_cpu(pretrained: EfficientNetLite0, photos: torch.Tensor) -
         gpu = model(photos.cuda()).softmax(-1).cpu()
         cpu = pretrained(photos).softmax(-1)
     assert torch.allclose(gpu, cpu, atol=1e-3)
+
+
+def test_fused_inference_matches_the_plain_trunk_and_follows_weight_changes(
+    pretrained: EfficientNetLite0,
+) -> None:
+    import copy
+
+    net = copy.deepcopy(pretrained).eval()
+    plain = EfficientNetLite0Trunk(net, max_stride=16)
+    x = torch.rand(2, 3, 96, 80, generator=torch.Generator().manual_seed(3)) * 255.0
+    with torch.no_grad():
+        reference = plain(x)
+    fused = plain.set_fused_inference(True)
+    with torch.inference_mode():
+        out = fused(x)
+    scale = reference.abs().max()
+    assert out.shape == reference.shape
+    assert torch.allclose(out, reference, atol=1e-5 * float(scale), rtol=0)
+    # A changed BatchNorm statistic must reach the folded weights (no stale cache).
+    with torch.no_grad():
+        fused.blocks[2]._bn1.running_var.mul_(4.0)
+        changed_fused = fused(x)  # the cache filled above must be recomputed
+        changed_plain = fused.set_fused_inference(False)(x)
+        fused.blocks[2]._bn1.running_var.mul_(0.25)
+    assert not torch.allclose(changed_plain, reference, atol=1e-3 * float(scale))
+    assert torch.allclose(changed_fused, changed_plain, atol=1e-5 * float(scale), rtol=0)
+    # Training mode (or gradients on) runs the plain layers: gradients reach the BatchNorm affine weights.
+    fused.train()
+    fused(x).square().mean().backward()
+    assert fused.blocks[0]._bn1.weight.grad is not None

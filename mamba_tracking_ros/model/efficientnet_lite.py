@@ -70,14 +70,32 @@ class _Conv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve, padding like TensorFlow "same" (extra pixel at the bottom/right) when asked."""
-        if self.tf_same:
-            pads: list[int] = []
-            for dim in (-1, -2):  # F.pad takes (left, right, top, bottom)
-                size, k, s = x.shape[dim], self.kernel_size[dim], self.stride[dim]
-                total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-                pads += [total // 2, total - total // 2]
-            x = F.pad(x, pads)
-        return super().forward(x)
+        return super().forward(self.same_padding(x))
+
+    def same_padding(self, x: torch.Tensor) -> torch.Tensor:
+        """Pad ``x`` as ``forward`` does before convolving (TF "same" when strided, else nothing)."""
+        if not self.tf_same:
+            return x
+        pads: list[int] = []
+        for dim in (-1, -2):  # F.pad takes (left, right, top, bottom)
+            size, k, s = x.shape[dim], self.kernel_size[dim], self.stride[dim]
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.pad(x, pads)
+
+    def forward_folded(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """This convolution's padding, stride and groups with given (BatchNorm-folded) weight and bias."""
+        return F.conv2d(self.same_padding(x), weight, bias, self.stride, self.padding, 1, self.groups)
+
+
+def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``bn(conv(x))`` in eval mode as one convolution: W' = W g/s, b' = beta - mu g/s."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    weight = conv.weight * scale.reshape(-1, 1, 1, 1)
+    bias = bn.bias - bn.running_mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    return weight, bias
 
 
 def _bn(ch: int) -> nn.BatchNorm2d:
@@ -109,6 +127,23 @@ class MBConvBlock(nn.Module):
             h = F.relu6(self._bn0(self._expand_conv(h)))
         h = F.relu6(self._bn1(self._depthwise_conv(h)))
         h = self._bn2(self._project_conv(h))
+        return h + x if self.residual else h
+
+    def conv_bn_pairs(self) -> list[tuple[_Conv2d, nn.BatchNorm2d]]:
+        """The block's (convolution, BatchNorm) pairs in execution order."""
+        pairs = [(self._expand_conv, self._bn0)] if self.has_expand else []
+        return pairs + [(self._depthwise_conv, self._bn1), (self._project_conv, self._bn2)]
+
+    def forward_folded(
+        self, x: torch.Tensor, params: list[tuple[torch.Tensor, torch.Tensor]]
+    ) -> torch.Tensor:
+        """``forward`` in eval mode with BatchNorm folded into the convolutions (``params`` per pair)."""
+        pairs = self.conv_bn_pairs()
+        h = x
+        for i, ((conv, _), (weight, bias)) in enumerate(zip(pairs, params)):
+            h = conv.forward_folded(h, weight, bias)
+            if i < len(pairs) - 1:  # ReLU6 after expand and depthwise, none after the projection
+                h = F.relu6(h)
         return h + x if self.residual else h
 
 
@@ -211,11 +246,57 @@ class EfficientNetLite0Trunk(nn.Module):
         self.conv_stem = net._conv_stem
         self.bn0 = net._bn0
         self.blocks = nn.ModuleList(list(net._blocks)[:n_blocks])
+        self.fused_inference = False  # see set_fused_inference
+        self._folded: tuple[tuple[object, ...], list[list[tuple[torch.Tensor, torch.Tensor]]]] | None = None
+
+    def set_fused_inference(self, enabled: bool = True) -> EfficientNetLite0Trunk:
+        """In eval mode, run BatchNorm folded into the convolutions, channels-last (an inference speed-up).
+
+        The modules and the state dict are unchanged (training mode always runs the plain layers); the folded
+        weights are recomputed whenever a parameter or BatchNorm statistic changes. Outputs equal the plain
+        path up to float32 rounding (relative ~1e-6).
+        """
+        self.fused_inference = bool(enabled)
+        self._folded = None
+        return self
+
+    def _folded_params(self, x: torch.Tensor) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Folded (weight, bias) per conv/BN pair, per stage (stem first); cached by tensor versions."""
+        pairs = [[(self.conv_stem, self.bn0)]] + [block.conv_bn_pairs() for block in self.blocks]
+        tensors = [
+            t for group in pairs for conv, bn in group for t in (conv.weight, *bn.parameters(), *bn.buffers())
+        ]
+        key = (x.device, x.dtype, *(t._version for t in tensors), *(t.data_ptr() for t in tensors))
+        if self._folded is None or self._folded[0] != key:
+            with torch.no_grad():
+                folded = [
+                    [
+                        tuple(
+                            t.to(device=x.device).contiguous(memory_format=torch.channels_last)
+                            if t.dim() == 4
+                            else t.to(device=x.device)
+                            for t in fold_batchnorm(conv, bn)
+                        )
+                        for conv, bn in group
+                    ]
+                    for group in pairs
+                ]
+            self._folded = (key, folded)
+        return self._folded[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Feature map (b, out_channels, H/stride, W/stride) of an image batch (b, 3, H, W) in [0, 255]."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"x must have shape (b, 3, H, W), got {tuple(x.shape)}")
+        fused = self.fused_inference and not self.training and not torch.is_grad_enabled()
+        if fused and not torch.compiler.is_compiling():  # a compiler folds BatchNorm itself
+            params = self._folded_params(x)
+            h = normalize_image(x).contiguous(memory_format=torch.channels_last)
+            weight, bias = params[0][0]
+            h = F.relu6(self.conv_stem.forward_folded(h, weight, bias))
+            for block, block_params in zip(self.blocks, params[1:]):
+                h = block.forward_folded(h, block_params)
+            return h
         h = F.relu6(self.bn0(self.conv_stem(normalize_image(x))))
         for block in self.blocks:
             h = block(h)

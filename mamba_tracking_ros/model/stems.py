@@ -104,6 +104,12 @@ class ImageStem(nn.Module):
                     m.eval()
         return self
 
+    def set_fused_inference(self, enabled: bool = True) -> ImageStem:
+        """Fold the trunk's BatchNorm into its convolutions in eval mode (see EfficientNetLite0Trunk)."""
+        if self.trunk is not None:
+            self.trunk.set_fused_inference(enabled)
+        return self
+
     def feature_map(self, image: torch.Tensor) -> torch.Tensor:
         """Projected feature map (b, d_model, H/s, W/s) of an image batch in [0, 255] (before the norm)."""
         if image.dim() != 4 or image.shape[1] != 3:

@@ -111,6 +111,9 @@ def ssd_scan_torch(
     grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, dt, A, B, C, D, z, dt_bias, initial_states)
     )
+    # torch.compile traces the out-of-place form: the compiler plans buffers itself, and the reuse below
+    # relies on eager strides that a compiled graph need not keep.
+    grad = grad or torch.compiler.is_compiling()
 
     dt_ = process_dt(dt.to(cd), None if dt_bias is None else dt_bias.to(cd), dt_softplus, dt_limit)
     x_, B_, C_ = x.to(cd), B.to(cd), C.to(cd)
