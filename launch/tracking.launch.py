@@ -19,6 +19,8 @@ Arguments (all strings, as `ros2 launch` passes them):
   autostart         configure and activate the tracker lifecycle node at start (default true)
   params_file       optional YAML parameter file applied to both nodes before these arguments
   log_level         debug, info, warn, error (default info)
+  fastdds_transport FASTDDS_BUILTIN_TRANSPORTS for both nodes ('' = leave the environment as it is);
+                    LARGE_DATA removes Fast DDS's ~3 s stalls on the 2.3 MB FrameSet (docs/ros.md)
 
 The argument -> node parameter/remapping logic is `node_specs()`, which needs no `launch` import, so it can be
 checked (and the same command lines run) where launch_ros is not installed.
@@ -51,7 +53,9 @@ ARGUMENTS: dict[str, tuple[str | None, str]] = {
     "autostart": ("true", "configure and activate the tracker at start"),
     "params_file": ("", "YAML parameter file for both nodes ('' = none)"),
     "log_level": ("info", "log level of both nodes"),
+    "fastdds_transport": ("", "FASTDDS_BUILTIN_TRANSPORTS of both nodes ('' = unchanged, e.g. LARGE_DATA)"),
 }
+FASTDDS_TRANSPORTS = ("DEFAULT", "DEFAULTv6", "SHM", "UDPv4", "UDPv6", "LARGE_DATA", "LARGE_DATAv6")
 
 
 def _parse_bool(name: str, value: str) -> bool:
@@ -100,7 +104,13 @@ def node_specs(arguments: dict[str, str]) -> list[dict[str, Any]]:
     if level not in ("debug", "info", "warn", "error", "fatal"):
         raise ValueError(f"launch argument log_level:={level!r}; expected debug, info, warn, error or fatal")
     params_files = [values["params_file"]] if values["params_file"] else []
-    common = {"namespace": values["namespace"], "log_level": level, "params_files": params_files}
+    transport = values["fastdds_transport"].strip()
+    if transport and transport not in FASTDDS_TRANSPORTS:
+        raise ValueError(
+            f"launch argument fastdds_transport:={transport!r}; expected '' or one of {FASTDDS_TRANSPORTS}"
+        )
+    env = {"FASTDDS_BUILTIN_TRANSPORTS": transport} if transport else {}
+    common = {"namespace": values["namespace"], "log_level": level, "params_files": params_files, "env": env}
     ingest = {
         "executable": "ingest_node",
         "name": "ingest_node",
@@ -172,6 +182,7 @@ def _launch_nodes(context: Any) -> list[Any]:
                 parameters=[*spec["params_files"], spec["parameters"]],
                 remappings=spec["remappings"],
                 ros_arguments=["--log-level", spec["log_level"]],
+                additional_env=spec["env"],
                 output="screen",
                 emulate_tty=True,
             )

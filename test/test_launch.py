@@ -62,6 +62,15 @@ def test_arguments_resolve_to_node_parameters() -> None:
     ]
     assert tracker["parameters"]["device"] == "cpu" and tracker["parameters"]["autostart"] is False
     assert tracker["parameters"]["frame_set_topic"] == ingest["parameters"]["output_topic"]
+    assert ingest["env"] == {} and tracker["env"] == {}  # the environment is left alone by default
+
+
+def test_fastdds_transport_sets_the_environment_of_both_nodes() -> None:
+    launch_file = _load_launch_module()
+    specs = launch_file.node_specs({"modalities": "rgb", "fastdds_transport": "LARGE_DATA"})
+    assert [s["env"] for s in specs] == [{"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}] * 2
+    with pytest.raises(ValueError, match="fastdds_transport"):
+        launch_file.node_specs({"modalities": "rgb", "fastdds_transport": "TCP_FAST"})
 
 
 def test_private_topic_remapping_rules_are_accepted_by_rcl(rclpy_context) -> None:
