@@ -627,13 +627,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-tracker", action="store_true", help="skip the tracker_node latency rows")
     parser.add_argument("--tracker-frames", type=int, default=30, help="frame sets timed for tracker_node")
     parser.add_argument("--tracker-config", default="small", help="model config of the tracker_node run")
+    parser.add_argument(
+        "--fastdds-transport",
+        default="",
+        help="FASTDDS_BUILTIN_TRANSPORTS for this process and the nodes it starts (e.g. LARGE_DATA)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.fastdds_transport:  # before rclpy starts; the node processes inherit it
+        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.fastdds_transport
 
     results: dict[str, Any] = {"machine": machine()}
     if args.out.exists():  # keep sections other benchmark parts wrote
         with contextlib.suppress(json.JSONDecodeError):
             results = json.loads(args.out.read_text()) | {"machine": machine()}
+    results["fastdds_transport"] = os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "")
     decode = bench_event_decode(args.decode_events, args.repeats)
     results["event_decode"] = decode
     print(f"Event decoding, one core ({machine()['processor']}, {machine()['cpus']} CPUs)")

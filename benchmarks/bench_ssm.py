@@ -1,6 +1,12 @@
 """Benchmark the SSD scan backends: milliseconds per `ssd_scan` call (median of repeats after warm-up).
 
-Run: .venv/bin/python benchmarks/bench_ssm.py [--quick] [--long] [--sweep-chunks] [--tune-allocator]
+Lengths 320 to 16,384 tokens (batch 1). Beside each scan, the same heads through softmax attention
+(`scaled_dot_product_attention`, the operator a ViT/OSTrack tracker mixes tokens with) show linear against
+quadratic growth at the kernel level. Backends: the pure-PyTorch chunked scan on CPU (and CUDA when present),
+mamba_ssm's Triton kernel when it imports (CUDA only).
+
+Run: .venv/bin/python benchmarks/bench_ssm.py [--quick] [--lengths 320 1024 ...] [--no-attention]
+     [--sweep-chunks] [--tune-allocator]
 Writes benchmarks/results/bench_ssm.json (machine info + every measured row).
 """
 
@@ -107,6 +113,42 @@ def bench_case(
     return time_ms(run, repeats, warmup, device == "cuda")
 
 
+def bench_attention(
+    device: str, length: int, nheads: int, headdim: int, repeats: int, warmup: int
+) -> tuple[float, float]:
+    """(median, min) ms of non-causal softmax attention over the scan's heads (same q/k/v widths)."""
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, nheads, length, headdim, generator=gen).to(device) for _ in range(3))
+
+    def run() -> None:
+        with torch.inference_mode():
+            torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    return time_ms(run, repeats, warmup, device == "cuda")
+
+
+def growth_exponent(rows: list[dict], kind: str, backend: str, device: str, heads: str) -> float | None:
+    """Log-log slope of time against length for one series (1: linear, 2: quadratic); None when < 2 points."""
+    pts = [
+        (r["length"], r["ms"])
+        for r in rows
+        if r["kind"] == kind
+        and r["backend"] == backend
+        and r["device"] == device
+        and r["heads"] == heads
+        and r["pass"] == "fwd"
+        and r["chunk"] == "default"
+        and r["length"] >= 1024  # below ~1k tokens fixed per-call overhead hides the growth
+    ]
+    if len(pts) < 2:
+        return None
+    xs = [math.log(x) for x, _ in pts]
+    ys = [math.log(y) for _, y in pts]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den, 3) if den > 0 else None
+
+
 def machine_info(args: argparse.Namespace, allocator_tuned: bool) -> dict:
     """CPU/GPU/torch facts recorded with the timings."""
     info = {
@@ -131,7 +173,10 @@ def main() -> None:
     """Parse flags, run the table, print it and write the JSON."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few repeats, fewer cases")
-    ap.add_argument("--long", action="store_true", help="add L=16384")
+    ap.add_argument(
+        "--lengths", type=int, nargs="+", default=[320, 1024, 2048, 4096, 8192, 16384], help="tokens per call"
+    )
+    ap.add_argument("--no-attention", action="store_true", help="skip the softmax-attention reference rows")
     ap.add_argument(
         "--sweep-chunks", action="store_true", help="also time the torch path at chunk 16/32/64/128"
     )
@@ -140,7 +185,9 @@ def main() -> None:
     args = ap.parse_args()
 
     tuned = tune_cpu_allocator() if args.tune_allocator else False
-    lengths = [320, 1024, 3840] + ([16384] if args.long else [])
+    lengths = sorted(set(args.lengths))
+    if any(length < 1 for length in lengths):
+        ap.error("--lengths must be positive")
     shapes = [(6, 64), (12, 32)]
     info = machine_info(args, tuned)
     print(
@@ -156,22 +203,37 @@ def main() -> None:
             devices.append(("cuda", "cuda"))
     rows = []
 
-    def record(
-        backend: str, device: str, length: int, nh: int, hd: int, chunk: int | None, bwd: bool
-    ) -> None:
-        """Time one case, print it as a table row and keep it for the JSON."""
+    def repeats_for(device: str, length: int) -> tuple[int, int]:
+        """(repeats, warm-up calls) for one length: fewer for the long CPU calls."""
         if device == "cpu":
-            reps = (3 if length >= 8192 else 7) if args.quick else (7 if length >= 8192 else 25)
+            reps = (3 if length >= 8192 else 7) if args.quick else (5 if length >= 8192 else 25)
         else:
             reps = 10 if args.quick else 50
-        warm = 1 if args.quick else 3
-        ms, ms_min = bench_case(backend, device, length, nh, hd, chunk, bwd, reps, warm)
+        return reps, 1 if args.quick else 2
+
+    def record(
+        backend: str,
+        device: str,
+        length: int,
+        nh: int,
+        hd: int,
+        chunk: int | None,
+        bwd: bool,
+        kind: str = "scan",
+    ) -> None:
+        """Time one case, print it as a table row and keep it for the JSON."""
+        reps, warm = repeats_for(device, length)
+        if kind == "attention":
+            ms, ms_min = bench_attention(device, length, nh, hd, reps, warm)
+        else:
+            ms, ms_min = bench_case(backend, device, length, nh, hd, chunk, bwd, reps, warm)
         row = {
+            "kind": kind,
             "backend": backend,
             "device": device,
             "length": length,
             "heads": f"{nh}x{hd}",
-            "d_state": 16,
+            "d_state": 16 if kind == "scan" else None,
             "chunk": chunk if chunk is not None else "default",
             "pass": "fwd+bwd" if bwd else "fwd",
             "ms": round(ms, 3),
@@ -180,8 +242,8 @@ def main() -> None:
         }
         rows.append(row)
         print(
-            f"{backend:6s} {device:5s} {length:6d} {row['heads']:6s} {str(row['chunk']):8s} {row['pass']:8s}"
-            f" {ms:10.3f} {ms_min:10.3f}",
+            f"{kind:9s} {backend:6s} {device:5s} {length:6d} {row['heads']:6s} {str(row['chunk']):8s} "
+            f"{row['pass']:8s} {ms:10.3f} {ms_min:10.3f}",
             flush=True,
         )
 
@@ -193,20 +255,35 @@ def main() -> None:
             bench_case(backend, device, length, 6, 64, None, False, repeats=1, warmup=1)
 
     print(
-        f"{'backend':6s} {'dev':5s} {'L':>6s} {'heads':6s} {'chunk':8s} {'pass':8s} "
+        f"{'kind':9s} {'backend':6s} {'dev':5s} {'L':>6s} {'heads':6s} {'chunk':8s} {'pass':8s} "
         f"{'median ms':>10s} {'min ms':>10s}"
     )
     for backend, device in devices:
         for nh, hd in shapes if not args.quick else shapes[:1]:
             for length in lengths:
                 record(backend, device, length, nh, hd, None, False)
-            record(backend, device, 320, nh, hd, None, True)
+            record(backend, device, min(lengths), nh, hd, None, True)
+    if not args.no_attention:
+        for device in sorted({d for _, d in devices}):
+            for length in lengths:
+                record("sdpa", device, length, 6, 64, None, False, kind="attention")
     if args.sweep_chunks:
         for length in lengths:
             for chunk in (16, 32, 64, 128):
                 record("torch", "cpu", length, 6, 64, chunk, False)
         for chunk in (16, 32, 64):
-            record("torch", "cpu", 320, 6, 64, chunk, True)
+            record("torch", "cpu", min(lengths), 6, 64, chunk, True)
+
+    growth = []
+    series = {(r["kind"], r["backend"], r["device"], r["heads"]) for r in rows}
+    for kind, backend, device, heads in sorted(series):
+        slope = growth_exponent(rows, kind, backend, device, heads)
+        if slope is not None:
+            growth.append(
+                {"kind": kind, "backend": backend, "device": device, "heads": heads, "time_vs_length": slope}
+            )
+            print(f"growth exponent (time ~ L^k, L >= 1024): {kind} {backend} {device} {heads}: k = {slope}")
+    info["growth"] = growth
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
