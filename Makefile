@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format bench bench-quick clean
 
 setup:
 	bash scripts/setup.sh
@@ -25,8 +25,10 @@ format: setup
 	$(PY) -m ruff check --fix .
 
 bench: setup
-	$(PY) benchmarks/bench_ssm.py
-	$(PY) benchmarks/bench_tracker.py
+	$(PY) benchmarks/run_all.py
+
+bench-quick: setup
+	$(PY) benchmarks/run_all.py --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

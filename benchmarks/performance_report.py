@@ -35,7 +35,7 @@ def load_results(results: Path) -> dict[str, dict[str, Any]]:
         folder = results / device
         if not folder.is_dir():
             continue
-        for path in sorted(folder.glob("*.json")):
+        for path in sorted(folder.glob("bench_*.json")):
             try:
                 found.setdefault(device, {})[path.stem.removeprefix("bench_")] = json.loads(path.read_text())
             except json.JSONDecodeError as exc:
@@ -301,44 +301,44 @@ def section_tracker(res: dict[str, dict[str, Any]], plots: Path) -> str:
 
 
 def scaling_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of bench_scaling.json (each with mixer, sweep, tokens, time and memory)."""
-    return list(data.get("rows", []))
+    """The measured rows of bench_scaling.json (variant, sweeps, sizes, tokens, time, memory)."""
+    return [r for r in data.get("rows", []) if r.get("median_ms") is not None]
 
 
 def scaling_slope(data: dict[str, Any], variant: str, quantity: str) -> float | None:
-    """Log-log slope of time or memory against tokens over the resolution sweep of one variant."""
-    key = "peak_mb" if quantity == "memory" else "median_ms"
+    """Log-log slope of time or memory against the tokens mixed per forward, over the resolution sweep."""
+    for fit in data.get("fits", []):
+        if fit["variant"] == variant and fit["sweep"] == "resolution" and fit["x"] == "tokens_mixed":
+            return fit["mem_slope" if quantity == "memory" else "time_slope"]
+    key = "act_mem_mb" if quantity == "memory" else "median_ms"
     pts = [
-        (r["tokens"], r[key])
+        (r["tokens_mixed"], r[key])
         for r in scaling_rows(data)
-        if r.get("variant", r.get("mixer")) == variant and r.get("sweep") == "resolution" and r.get(key)
+        if r["variant"] == variant and "resolution" in r.get("sweeps", [r.get("sweep")]) and r.get(key)
     ]
     return loglog_slope(pts)
 
 
 def plot_scaling(data: dict[str, Any], sweep: str, x_key: str, out: Path) -> str | None:
-    """Time and memory against tokens (or layers) per variant."""
-    rows = [r for r in scaling_rows(data) if r.get("sweep") == sweep]
+    """Forward time and activation memory against tokens (or layers) per variant."""
+    rows = [r for r in scaling_rows(data) if sweep in r.get("sweeps", [r.get("sweep")])]
     if not rows:
         return None
-    variants = list(dict.fromkeys(r.get("variant", r.get("mixer")) for r in rows))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.0))
     for variant in variants:
-        pts = sorted(
-            (r[x_key], r.get("median_ms"), r.get("peak_mb"))
-            for r in rows
-            if r.get("variant", r.get("mixer")) == variant
-        )
+        pts = sorted((r[x_key], r["median_ms"], r.get("act_mem_mb")) for r in rows if r["variant"] == variant)
         axes[0].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=variant)
         axes[1].plot([p[0] for p in pts], [p[2] for p in pts], marker="o", label=variant)
     for ax, ylabel in zip(axes, ("forward ms (median)", "activation memory MB (peak)")):
-        ax.set_xlabel(x_key.replace("_", " "))
+        ax.set_xlabel("tokens through the mixers per forward" if x_key == "tokens_mixed" else "fused layers")
         ax.set_ylabel(ylabel)
         if sweep == "resolution":
             ax.set_xscale("log")
             ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
+    fig.suptitle(f"{sweep} sweep ({data.get('config', 'base')} widths, {data.get('device', '?')})")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -351,33 +351,48 @@ def section_scaling(res: dict[str, dict[str, Any]], plots: Path) -> str:
     data = res.get("cpu", {}).get("scaling") or res.get("cuda", {}).get("scaling")
     if data is None:
         return "\n".join(text + ["Not measured (no `bench_scaling.json`)."])
-    text.append(data.get("description", "(`benchmarks/bench_scaling.py`)"))
-    rows = []
-    for r in scaling_rows(data):
-        rows.append(
-            [
-                r.get("sweep"),
-                r.get("variant", r.get("mixer")),
-                r.get("resolution"),
-                r.get("layers"),
-                r.get("tokens"),
-                fmt(r.get("median_ms")),
-                fmt(r.get("peak_mb")),
-            ]
-        )
-    text += [
-        "",
-        table(["sweep", "variant", "search px", "layers", "tokens", "forward ms", "activation MB"], rows),
-        "",
+    text.append(
+        f"One network forward (batch 1; {data.get('inputs', '')}) of the `{data.get('config')}` widths "
+        f"({data.get('nheads')} heads) with `mixer: mamba` against `mixer: attention` (the same model with "
+        "every Mamba mixer replaced by same-width self-attention: backbone, AINet DFM and OFM). `attention` "
+        "uses `scaled_dot_product_attention`'s default kernel (fused, score matrix never stored on CPU), "
+        "`attention-math` the materialised softmax(QK^T)V of a plain ViT. Stem: "
+        f"{data.get('stem')}. Memory: {data.get('memory')}. `tokens`: tokens through the mixers per forward "
+        "(layers x (3 streams x [text + templates + search] + DFM's search tokens) + OFM's layers x search). "
+        f"{data.get('repeats')} timed forwards per case, {data.get('machine', {}).get('torch_threads', '?')} "
+        "torch thread(s). (`benchmarks/bench_scaling.py`)"
+    )
+    rows = [
+        [
+            "+".join(r.get("sweeps", [r.get("sweep", "")])),
+            r["variant"],
+            r.get("search_size"),
+            r.get("n_layers"),
+            r.get("tokens_mixed"),
+            fmt(r.get("median_ms")),
+            fmt(r.get("act_mem_mb")),
+        ]
+        for r in scaling_rows(data)
     ]
-    variants = list(dict.fromkeys(r.get("variant", r.get("mixer")) for r in scaling_rows(data)))
-    slopes = []
-    for v in variants:
-        t, m = scaling_slope(data, v, "time"), scaling_slope(data, v, "memory")
-        slopes.append([v, fmt(t, 2), fmt(m, 2)])
-    text += ["Log-log slope against tokens over the resolution sweep (1 = linear, 2 = quadratic):", ""]
-    text += [table(["variant", "time slope", "memory slope"], slopes)]
-    for sweep, x_key in (("resolution", "tokens"), ("layers", "layers")):
+    header = ["sweep", "variant", "search px", "layers", "tokens", "forward ms", "activation MB"]
+    text += ["", table(header, rows), ""]
+    skipped = [r for r in data.get("rows", []) if r.get("median_ms") is None]
+    if skipped:
+        text += [
+            "Not run: "
+            + ", ".join(
+                f"{r['variant']} {r.get('search_size')} px x {r.get('n_layers')} layers" for r in skipped
+            )
+            + " (score matrix over `--max-score-gb`, or the case failed; see the JSON).",
+            "",
+        ]
+    fits = [
+        [f["variant"], f["sweep"], f["x"], f["points"], fmt(f["time_slope"], 2), fmt(f["mem_slope"], 2)]
+        for f in data.get("fits", [])
+    ]
+    text += ["Log-log slopes (1 = linear, 2 = quadratic):", ""]
+    text += [table(["variant", "sweep", "against", "points", "time slope", "memory slope"], fits)]
+    for sweep, x_key in (("resolution", "tokens_mixed"), ("layers", "n_layers")):
         name = plot_scaling(data, sweep, x_key, plots / f"scaling_{sweep}.png")
         if name:
             text += ["", f"![{sweep} sweep](performance/{name})"]
@@ -530,6 +545,8 @@ def write_report(results: Path, docs: Path) -> Path:
         dest.mkdir(exist_ok=True)
         for name in benches:
             shutil.copyfile(results / device / f"bench_{name}.json", dest / f"bench_{name}.json")
+        if (results / device / "run_all.json").is_file():  # which benchmarks ran, how long, quick or full
+            shutil.copyfile(results / device / "run_all.json", dest / "run_all.json")
     intro = (
         (HERE / "performance_intro.md").read_text(encoding="utf-8")
         if (HERE / "performance_intro.md").is_file()

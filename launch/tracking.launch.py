@@ -20,7 +20,7 @@ Arguments (all strings, as `ros2 launch` passes them):
   params_file       optional YAML parameter file applied to both nodes before these arguments
   log_level         debug, info, warn, error (default info)
   fastdds_transport FASTDDS_BUILTIN_TRANSPORTS for both nodes ('' = leave the environment as it is);
-                    LARGE_DATA removes Fast DDS's ~3 s stalls on the 2.3 MB FrameSet (docs/ros.md)
+                    e.g. LARGE_DATA, SHM, UDPv4 (see docs/ros.md, "Large FrameSets and Fast DDS")
 
 The argument -> node parameter/remapping logic is `node_specs()`, which needs no `launch` import, so it can be
 checked (and the same command lines run) where launch_ros is not installed.
