@@ -459,6 +459,36 @@ def section_profile(res: dict[str, dict[str, Any]]) -> str:
     return "\n".join(text)
 
 
+def section_precision(res: dict[str, dict[str, Any]]) -> str:
+    """bf16/fp16 boxes against fp32 on the test split (benchmarks/bench_precision.py; not part of run_all)."""
+    text = ["## Precision: reduced precision against fp32 on the test split", ""]
+    for device in DEVICES:
+        data = res.get(device, {}).get("precision")
+        if data is None:
+            continue
+        summary = data["summary"]
+        text.append(
+            f"`{device}`, `{data['config']}` ({data['checkpoint']} checkpoint), `{data['spec']}`, "
+            f"{len(data['sequences'])} sequences x {data['max_frames']} frames "
+            "(`python benchmarks/bench_precision.py`; not in `run_all.py`: it needs the test split):"
+        )
+        rows = []
+        for name, row in summary.items():
+            rows.append(
+                [
+                    name,
+                    fmt(row["auc"]),
+                    fmt(row.get("mean_iou_vs_fp32", 1.0), 3),
+                    fmt(row.get("median_iou_vs_fp32", 1.0), 3),
+                    fmt(row.get("frac_iou_gt_0_9", 1.0), 3),
+                    fmt(row["ms_per_frame"]),
+                ]
+            )
+        header = ["precision", "AUC", "mean IoU vs fp32", "median IoU", "frames IoU > 0.9", "ms/frame"]
+        text += ["", table(header, rows), ""]
+    return "\n".join(text) if len(text) > 2 else ""
+
+
 def section_ros(res: dict[str, dict[str, Any]]) -> str:
     """ROS pipeline: decode rates and the nodes' added latency."""
     data = res.get("cpu", {}).get("ros") or res.get("cuda", {}).get("ros")
@@ -566,6 +596,7 @@ def write_report(results: Path, docs: Path) -> Path:
         section_tracker(res, plots),
         section_scaling(res, plots),
         section_profile(res),
+        section_precision(res),
         section_ros(res),
     ]
     out = docs / "performance.md"

@@ -6,7 +6,7 @@ the tables and plots of ``docs/performance.md``. A benchmark that fails is repor
 the exit status is non-zero when any failed.
 
 Usage: ``python benchmarks/run_all.py [--quick] [--device cpu|cuda] [--only ssm tracker ...] [--no-report]``
-(``make bench``). A full CPU run takes about 25 minutes on 2 cores; ``--quick`` about 6.
+(``make bench``). A full CPU run took 23 minutes on 2 idle cores; ``--quick`` about 7.
 """
 
 from __future__ import annotations
