@@ -23,7 +23,6 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -32,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+from bench_common import time_ms  # noqa: E402
 from bench_tracker import FULL, SENTENCE, TARGET, Scene  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
@@ -51,19 +51,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _median_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median wall time of fn() in seconds after one warm-up call."""
-    fn()
-    _sync(device)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def device_ceilings(device: torch.device) -> dict[str, float]:
     """Measured matmul FLOP/s (fp32, and bf16 on CUDA) and copy bandwidth (bytes/s) of the device."""
     n = 2048 if device.type == "cpu" else 8192
@@ -72,11 +59,11 @@ def device_ceilings(device: torch.device) -> dict[str, float]:
     for dtype in dtypes:
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
-        seconds = _median_seconds(lambda a=a, b=b: a @ b, device, 5)
+        seconds = time_ms(lambda a=a, b=b: a @ b, 5, 1, device.type == "cuda")[0] / 1e3
         out[f"matmul_{str(dtype).removeprefix('torch.')}_flops_per_s"] = 2.0 * n**3 / seconds
     src = torch.empty(64 * 2**20, device=device, dtype=torch.float32)  # 256 MiB
     dst = torch.empty_like(src)
-    seconds = _median_seconds(lambda: dst.copy_(src), device, 5)
+    seconds = time_ms(lambda: dst.copy_(src), 5, 1, device.type == "cuda")[0] / 1e3
     out["copy_bytes_per_s"] = 2.0 * src.numel() * src.element_size() / seconds  # read + write
     return out
 

@@ -55,6 +55,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+from bench_common import loglog_slope  # noqa: E402
 
 from mamba_tracking_ros.model import ModelConfig, MultimodalMambaTracker, load_model_config  # noqa: E402
 from mamba_tracking_ros.model.types import TextFeatures  # noqa: E402
@@ -202,16 +203,6 @@ def score_matrix_gb(cfg_tokens: dict[str, int], nheads: int) -> float:
     backbone = cfg_tokens["streams"] * nheads * cfg_tokens["tokens_stream"] ** 2
     ofm = nheads * cfg_tokens["tokens_ofm"] ** 2
     return 4.0 * max(backbone, ofm) / 1e9
-
-
-def loglog_slope(points: list[tuple[float, float]]) -> float | None:
-    """Least-squares slope of log(y) against log(x): ~1 linear, ~2 quadratic; None below 2 distinct x."""
-    pts = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
-    if len({x for x, _ in pts}) < 2:
-        return None
-    mx, my = statistics.fmean(x for x, _ in pts), statistics.fmean(y for _, y in pts)
-    den = sum((x - mx) ** 2 for x, _ in pts)
-    return round(sum((x - mx) * (y - my) for x, y in pts) / den, 3)
 
 
 def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:

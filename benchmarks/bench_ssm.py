@@ -17,15 +17,14 @@ import json
 import math
 import os
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_common import loglog_slope, time_ms  # noqa: E402
 
 from mamba_tracking_ros.ssm import (  # noqa: E402
     DEFAULT_CHUNK_SIZE_TORCH,
@@ -57,22 +56,6 @@ def make_inputs(
         keep_fp32 = name in ("A", "D", "dt_bias", "dt")
         out[name] = t.to(device=device, dtype=torch.float32 if keep_fp32 else dtype)
     return out
-
-
-def time_ms(fn: Callable[[], object], repeats: int, warmup: int, cuda: bool) -> tuple[float, float]:
-    """(median, min) wall time of fn() in milliseconds."""
-    for _ in range(warmup):
-        fn()
-    if cuda:
-        torch.cuda.synchronize()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        if cuda:
-            torch.cuda.synchronize()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples), min(samples)
 
 
 def bench_case(
@@ -140,13 +123,7 @@ def growth_exponent(rows: list[dict], kind: str, backend: str, device: str, head
         and r["chunk"] == "default"
         and r["length"] >= 1024  # below ~1k tokens fixed per-call overhead hides the growth
     ]
-    if len(pts) < 2:
-        return None
-    xs = [math.log(x) for x, _ in pts]
-    ys = [math.log(y) for _, y in pts]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    den = sum((x - mx) ** 2 for x in xs)
-    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den, 3) if den > 0 else None
+    return loglog_slope(pts)
 
 
 def machine_info(args: argparse.Namespace, allocator_tuned: bool) -> dict:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +46,6 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def loglog_slope(points: list[tuple[float, float]]) -> float | None:
-    """Least-squares slope of log(y) against log(x) (1: linear growth, 2: quadratic); None if undefined."""
-    pts = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
-    if len(pts) < 2:
-        return None
-    mx = statistics.fmean(p[0] for p in pts)
-    my = statistics.fmean(p[1] for p in pts)
-    den = sum((x - mx) ** 2 for x, _ in pts)
-    return None if den == 0 else sum((x - mx) * (y - my) for x, y in pts) / den
 
 
 def fmt(value: Any, digits: int = 1) -> str:
@@ -306,17 +293,11 @@ def scaling_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def scaling_slope(data: dict[str, Any], variant: str, quantity: str) -> float | None:
-    """Log-log slope of time or memory against the tokens mixed per forward, over the resolution sweep."""
+    """Log-log slope of time or memory against tokens mixed per forward, resolution sweep (from its fits)."""
     for fit in data.get("fits", []):
         if fit["variant"] == variant and fit["sweep"] == "resolution" and fit["x"] == "tokens_mixed":
             return fit["mem_slope" if quantity == "memory" else "time_slope"]
-    key = "act_mem_mb" if quantity == "memory" else "median_ms"
-    pts = [
-        (r["tokens_mixed"], r[key])
-        for r in scaling_rows(data)
-        if r["variant"] == variant and "resolution" in r.get("sweeps", [r.get("sweep")]) and r.get(key)
-    ]
-    return loglog_slope(pts)
+    return None
 
 
 def plot_scaling(data: dict[str, Any], sweep: str, x_key: str, out: Path) -> str | None:

@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from performance_report import load_results, loglog_slope, write_report  # noqa: E402
+from bench_common import loglog_slope  # noqa: E402
+from performance_report import load_results, write_report  # noqa: E402
 
 
 @pytest.fixture(scope="module")
