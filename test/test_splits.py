@@ -33,16 +33,18 @@ def _sources(spec: SequenceSpec) -> set[str]:
 
 def test_partition_is_disjoint_and_covers_the_sources() -> None:
     parts = partition()
-    train, test = parts["train"], parts["test"]
+    train, test, test2 = parts["train"], parts["test"], parts["test2"]
     assert not set(train["backgrounds"]) & set(test["backgrounds"])
     assert not set(train["crops"]) & set(test["crops"])
-    assert set(train["backgrounds"]) | set(test["backgrounds"]) == set(list_clips())
+    assert set(train["backgrounds"]) | set(test["backgrounds"]) | set(test2["backgrounds"]) == set(
+        list_clips()
+    )
     assert len(train["crops"]) >= 10 and len(test["crops"]) >= 10
     for cid in train["crops"] + test["crops"]:
         frame = get_crop(cid).source_frame
         if frame is not None:  # a vtest pedestrian: split by time with a gap
             assert frame < PEDESTRIAN_TRAIN_BEFORE if cid in train["crops"] else frame >= PEDESTRIAN_TEST_FROM
-    left_out = set(list_crop_ids()) - set(train["crops"]) - set(test["crops"])
+    left_out = set(list_crop_ids()) - set(train["crops"]) - set(test["crops"]) - set(test2["crops"])
     assert all(PEDESTRIAN_TRAIN_BEFORE <= get_crop(c).source_frame < PEDESTRIAN_TEST_FROM for c in left_out)
 
 

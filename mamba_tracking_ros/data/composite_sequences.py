@@ -46,6 +46,11 @@ with motion blur), ``low_light`` (illumination drops to 3-8 % for 20-40 frames),
 leaves through a side border, stays out 8-15 frames, and returns). Attributes list what actually happened
 (``full_occlusion`` and ``motion_blur`` are added when they occur).
 
+Motion models (``SequenceSpec.motion``): ``wander`` (default; the object paths are random-walk keyframes every
+20-40 frames at about 1-3 px/frame, eased) and ``zigzag`` (a triangle wave along one axis, with sharp
+reversals, plus a sinusoid along the other; used by the ``test2`` split only). Fast motion and out-of-view
+excursions are inserted the same way in both.
+
 The sentence names the target's category and dominant colour, and either its position in the first frame
 ("the red cup at the top left") or its relation to the distractor ("the red cup left of the blue cup").
 """
@@ -70,6 +75,7 @@ from .object_crops import RECOLOUR_HUES_DEG, ObjectCrop, get_crop, list_crop_ids
 from .thermal_sim import ThermalSceneConfig, compose_thermal_scene, simulate_thermal
 
 HARD_CASES = ("occlusion", "distractor", "scale_change", "fast_motion", "low_light", "out_of_view")
+MOTION_MODELS = ("wander", "zigzag")  # object motion: random-walk keyframes (training) / zig-zag + sinusoid
 FULL_OCCLUSION_VISIBLE = 0.01  # at most this fraction of the in-view mask visible -> fully occluded
 EXPOSURE_FRACTION = 0.5  # exposure time / frame interval (sets the motion-blur length)
 DEFAULT_SIZE = (320, 240)
@@ -100,6 +106,7 @@ class SequenceSpec:
     size: tuple[int, int] = DEFAULT_SIZE  # (width, height)
     fps: float = DEFAULT_FPS
     name: str = ""
+    motion: str = "wander"  # one of MOTION_MODELS
 
     def __post_init__(self) -> None:
         """Validate fields (naming the offending one) and normalise sequences to tuples."""
@@ -123,14 +130,19 @@ class SequenceSpec:
             raise ValueError(f"size: must be at least 64x48, got {self.size}")
         if not (math.isfinite(self.fps) and self.fps > 0):
             raise ValueError(f"fps: must be finite and > 0, got {self.fps}")
+        if self.motion not in MOTION_MODELS:
+            raise ValueError(f"motion: expected one of {list(MOTION_MODELS)}, got {self.motion!r}")
         if not self.name:
             object.__setattr__(self, "name", f"seq_{self.seed:08d}")
 
     def to_dict(self) -> dict:
-        """JSON-friendly dict (lists for tuples)."""
+        """JSON-friendly dict (lists for tuples; ``motion`` left out when it is the default ``wander``, so
+        specs written before it existed keep their exact form and hashes)."""
         d = asdict(self)
         for key in ("distractors", "occluders", "hard_cases", "size"):
             d[key] = list(d[key])
+        if d["motion"] == "wander":
+            del d["motion"]
         return d
 
     @classmethod
@@ -420,6 +432,34 @@ def _wander(
     return keys
 
 
+def _zigzag(
+    rng: np.random.Generator, n: int, half: np.ndarray, size: tuple[int, int], start: np.ndarray | None = None
+) -> list[tuple[int, float, float]]:
+    """Keyframes (one per frame) of a zig-zag path: a triangle wave along one axis (sweeping 30-60 % of the
+    free range, period 50-110 frames: sharp reversals) and a sinusoid along the other (period 30-80 frames),
+    keeping a box of half-size ``half`` in view. The ``zigzag`` motion model (training never uses it)."""
+    W, H = size
+    lo = half + 4
+    hi = np.maximum(np.array([W, H]) - half - 4, lo + 1)
+    pos = np.clip(start if start is not None else rng.uniform(lo, hi), lo, hi)
+    zig_axis = int(rng.integers(0, 2))
+    sine_axis = 1 - zig_axis
+    t = np.arange(n, dtype=np.float64)
+    span = rng.uniform(0.3, 0.6) * (hi[zig_axis] - lo[zig_axis])
+    period = rng.uniform(50, 110)
+    phase = rng.uniform(0, 1)
+    tri = 2.0 * np.abs((t / period + phase) % 1.0 - 0.5)  # 0..1 triangle wave, reversals at 0 and 1
+    centre_zig = np.clip(pos[zig_axis], lo[zig_axis] + span / 2, hi[zig_axis] - span / 2)
+    zig = centre_zig + span * (tri - 0.5)
+    amp = rng.uniform(0.1, 0.25) * (hi[sine_axis] - lo[sine_axis])
+    centre_sine = np.clip(pos[sine_axis], lo[sine_axis] + amp, hi[sine_axis] - amp)
+    sine = centre_sine + amp * np.sin(2 * np.pi * t / rng.uniform(30, 80) + rng.uniform(0, 2 * np.pi))
+    xy = np.empty((n, 2))
+    xy[:, zig_axis], xy[:, sine_axis] = zig, sine
+    xy = np.clip(xy, lo, hi)
+    return [(i, float(xy[i, 0]), float(xy[i, 1])) for i in range(n)]
+
+
 def _slots(rng: np.random.Generator, n: int, events: list[tuple[str, int]]) -> dict[str, int]:
     """Start frames for timed events ``(name, duration)``, non-overlapping, in random order after frame 10."""
     order = list(range(len(events)))
@@ -472,7 +512,8 @@ def _plan(spec: SequenceSpec, rng: np.random.Generator) -> tuple[list[_Layer], n
     assert all(d <= _MAX_WINDOW[k] for k, d in durations), "window longer than _MAX_WINDOW"
     starts = _slots(rng, n, durations)
 
-    keys = _wander(rng, n, half_max, spec.size)
+    path_keys = _zigzag if spec.motion == "zigzag" else _wander
+    keys = path_keys(rng, n, half_max, spec.size)
     lo, hi = half_max + 4, np.array([W, H]) - half_max - 4
     # Keep timed motion windows free of random keyframes, then insert their keyframes.
     windows = {
@@ -506,7 +547,7 @@ def _plan(spec: SequenceSpec, rng: np.random.Generator) -> tuple[list[_Layer], n
         side = 1.0 if (centre[0, 0] < W / 2) == (k % 2 == 0) else -1.0
         gap = half_max[0] + dhalf[0] + rng.uniform(6, 30)
         start = np.array([centre[0, 0] + side * gap, centre[0, 1] + rng.uniform(-0.2, 0.2) * H])
-        dkeys = _wander(rng, n, dhalf, spec.size, start)
+        dkeys = path_keys(rng, n, dhalf, spec.size, start)
         dpath = _interp_path(dkeys, n)
         t_off = float(rng.uniform(-4.0, 4.0))
         layers.insert(0, _Layer(d, "distractor", dpath, ds, d.temperature_k + t_off, d.emissivity))

@@ -1,6 +1,6 @@
 """Real object crops with binary alpha masks and metadata, cut deterministically from real images.
 
-Two sources, both real photographs / footage:
+Three sources, all real photographs / footage:
 
 * scikit-image stills (``skimage.data``, shipped in the wheel): each object is segmented with
   ``cv2.grabCut`` initialised from a hand-placed rectangle (OpenCV's RNG seeded to 0, 5 iterations), then
@@ -8,9 +8,20 @@ Two sources, both real photographs / footage:
 * pedestrians from OpenCV's ``vtest.avi`` (a static camera): the per-pixel median of 60 evenly spaced
   frames is the background; a frame's foreground is ``max_channel |frame - background| > 30``, cleaned by a
   morphological open (3x3) and close (7x7); connected components of plausible pedestrian size and shape
-  (area, height/width ratio, solidity, not touching the image border) become crops.
+  (area, height/width ratio, solidity, not touching the image border) become crops;
+* Tux Paint's stamps (Debian ``tuxpaint-stamps-default``, fetched into ``<footage>/stamps`` by
+  ``scripts/fetch_footage.sh``): object cut-outs as RGBA PNGs. The mask is ``alpha >= 128`` (components
+  smaller than 5 % of the largest dropped). Many stamps are photographs, some drawings; a stamp is used only
+  when it is not a mirrored duplicate (``*_mirror``) and passes :func:`looks_photographic` (not in a
+  ``cartoon`` folder, not marked ``colorable`` /
+  ``tintable`` in its ``.dat``, a mask of >= ``STAMP_MIN_AREA`` pixels, >= 150 distinct colours at 5 bits per
+  channel, its 8 most frequent colours cover <= 35 % of the mask, and <= 2 % of the mask's interior is flat,
+  i.e. has a Sobel gradient magnitude < 1: flat fills and small palettes are what drawings have). Its
+  category is the English name from the first line of its ``.txt`` description ("A Fuji apple." -> "fuji
+  apple"), or the file name when there is no short description, with colour words removed.
 
-Every crop has a stable id (``still/<name>`` or ``vtest/f<frame>_<k>``), a category, the English name of its
+Every crop has a stable id (``still/<name>``, ``vtest/f<frame>_<k>`` or ``stamp/<path without .png>``), a
+category, the English name of its
 dominant colour (:func:`colour_name`), a surface temperature and emissivity for the thermal simulation and
 the source frame number (pedestrians). :func:`recolour` makes a differently coloured copy of a crop (a
 same-class distractor); the copy's metadata says it is recoloured and names its new colour.
@@ -19,13 +30,15 @@ same-class distractor); the copy's metadata says it is recoloured and names its 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
 import skimage.data
 
-from .footage import clip_frame_count, read_frames
+from .footage import FETCH_HINT, clip_frame_count, footage_dir, read_frames
 
 
 @dataclass(frozen=True)
@@ -258,9 +271,151 @@ def pedestrian_crops() -> tuple[ObjectCrop, ...]:
     return tuple(crops)
 
 
+# ---------------------------------------------------------------------------------------------- tux stamps
+STAMP_MIN_AREA = 2500  # mask pixels
+# (surface temperature K, emissivity) by the stamp's top-level folder; others get ``_STAMP_DEFAULT_THERMAL``.
+_STAMP_THERMAL = {
+    "animals": (306.0, 0.97),
+    "people": (303.0, 0.98),
+    "food": (295.0, 0.95),
+    "plants": (292.0, 0.96),
+    "vehicles": (312.0, 0.90),
+    "military": (312.0, 0.90),
+    "medical": (297.0, 0.90),
+}
+_STAMP_DEFAULT_THERMAL = (297.0, 0.92)
+_COLOUR_WORDS = {
+    "red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "brown", "black", "grey", "gray",
+    "white", "silver", "golden", "gold", "colorful", "colourful",
+}  # fmt: skip
+_STEM_NOISE = {"photo", "mirror", "whole", "small", "big", "left", "right"}
+_ARTICLES = ("a ", "an ", "the ", "some ", "our ", "two ", "a pair of ")
+
+
+def stamps_dir() -> Path:
+    """The extracted Tux Paint stamps (``<footage>/stamps``); FileNotFoundError naming the fetch script."""
+    path = footage_dir() / "stamps"
+    if not path.is_dir() or not any(path.iterdir()):
+        raise FileNotFoundError(f"stamps: directory not found or empty: {path}; {FETCH_HINT}")
+    return path
+
+
+def stamp_name(relpath: str, description: str | None) -> str:
+    """English name of a stamp: its description's first line without article, punctuation and colour words
+    when that is at most 4 words, else the file name (underscores, dashes and digits removed)."""
+    text = (description or "").strip().lower()
+    for art in _ARTICLES:
+        if text.startswith(art):
+            text = text[len(art) :]
+    text = re.sub(r"[^a-z ]+", " ", text)
+    words = [w for w in text.split() if w not in _COLOUR_WORDS]
+    while words and words[0] in ("and", "with", "of"):
+        words = words[1:]
+    if not words or len(words) > 4 or "!" in (description or ""):
+        stem = Path(relpath).stem.lower()
+        words = [w for w in re.sub(r"[^a-z]+", " ", stem).split() if w not in _COLOUR_WORDS | _STEM_NOISE]
+    if not words:
+        raise ValueError(f"stamp: cannot name {relpath!r}")
+    return " ".join(words)
+
+
+def looks_photographic(rgba: np.ndarray) -> bool:
+    """Whether an RGBA stamp looks like a photograph rather than a drawing (see the module docstring)."""
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        return False
+    mask = rgba[..., 3] >= 128
+    if int(mask.sum()) < STAMP_MIN_AREA:
+        return False
+    q = (rgba[..., :3][mask] // 8).astype(np.int32)
+    _, counts = np.unique(q[:, 0] * 1024 + q[:, 1] * 32 + q[:, 2], return_counts=True)
+    if len(counts) < 150 or np.sort(counts)[::-1][:8].sum() > 0.35 * counts.sum():
+        return False
+    gray = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mag = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    return bool(inner.any()) and float((mag[inner] < 1.0).mean()) <= 0.02
+
+
+def _read_rgba(path: Path) -> np.ndarray:
+    """A PNG as RGBA uint8 (ValueError when it has no alpha channel)."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f"stamp: OpenCV cannot read {path}")
+    if img.ndim != 3 or img.shape[2] != 4 or img.dtype != np.uint8:
+        raise ValueError(f"stamp: {path} is not an 8-bit RGBA image")
+    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+
+
+def _stamp_flags(png: Path) -> str:
+    """The stamp's ``.dat`` flags (empty when it has none)."""
+    dat = png.with_suffix(".dat")
+    return dat.read_text(errors="replace") if dat.is_file() else ""
+
+
+@functools.lru_cache(maxsize=1)
+def stamp_index() -> tuple[str, ...]:
+    """Relative paths (no ``.png``) of the stamps that pass :func:`looks_photographic`, sorted (cached)."""
+    root = stamps_dir()
+    kept = []
+    for png in sorted(root.rglob("*.png")):
+        rel = png.relative_to(root).with_suffix("").as_posix()
+        if "cartoon" in rel.split("/") or rel.endswith("_mirror"):  # drawings / mirrored duplicates
+            continue
+        if re.search(r"colorable|tintable", _stamp_flags(png)):
+            continue
+        img = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+        if img is None or img.ndim != 3 or img.shape[2] != 4:
+            continue
+        if looks_photographic(cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)):
+            kept.append(rel)
+    if not kept:
+        raise ValueError(f"stamps: no photographic stamp found under {root}; {FETCH_HINT}")
+    return tuple(kept)
+
+
+def stamp_group(crop_id: str) -> str:
+    """The folder of a stamp (``stamp/animals/birds/crow`` -> ``animals/birds``): what splits hold out."""
+    rel = crop_id.partition("@hue")[0].removeprefix("stamp/")
+    return rel.rpartition("/")[0]
+
+
+@functools.cache
+def stamp_crop(rel: str) -> ObjectCrop:
+    """The crop of one stamp by relative path without ``.png`` (mask ``alpha >= 128``, cached)."""
+    root = stamps_dir()
+    png = root / f"{rel}.png"
+    if not png.is_file():
+        raise ValueError(f"crop_id: unknown stamp {rel!r} (no {png})")
+    rgba = _read_rgba(png)
+    mask = rgba[..., 3] >= 128
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        raise ValueError(f"stamp: {png} has an empty mask")
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    mask = np.isin(labels, 1 + np.flatnonzero(areas >= 0.05 * areas.max()))
+    rgb, alpha = _tight(np.ascontiguousarray(rgba[..., :3]), mask)
+    txt = png.with_suffix(".txt")
+    description = txt.read_text(encoding="utf-8", errors="replace").splitlines()[0] if txt.is_file() else None
+    temperature, emissivity = _STAMP_THERMAL.get(rel.split("/")[0], _STAMP_DEFAULT_THERMAL)
+    return ObjectCrop(
+        crop_id=f"stamp/{rel}",
+        category=stamp_name(rel, description),
+        colour=colour_name(rgb, alpha),
+        rgb=rgb,
+        alpha=alpha,
+        temperature_k=temperature,
+        emissivity=emissivity,
+        source=f"tuxpaint-stamps-default {rel}.png",
+    )
+
+
 def list_crop_ids() -> list[str]:
-    """Ids of every available crop (stills and pedestrians), sorted."""
-    return sorted([f"still/{s.name}" for s in STILLS] + [c.crop_id for c in pedestrian_crops()])
+    """Ids of every available crop (stills, pedestrians and photographic stamps), sorted."""
+    return sorted(
+        [f"still/{s.name}" for s in STILLS]
+        + [c.crop_id for c in pedestrian_crops()]
+        + [f"stamp/{rel}" for rel in stamp_index()]
+    )
 
 
 def get_crop(crop_id: str) -> ObjectCrop:
@@ -268,6 +423,8 @@ def get_crop(crop_id: str) -> ObjectCrop:
     base, _, hue = crop_id.partition("@hue")
     if base.startswith("still/"):
         crop = still_crop(base.removeprefix("still/"))
+    elif base.startswith("stamp/"):
+        crop = stamp_crop(base.removeprefix("stamp/"))
     else:
         found = {c.crop_id: c for c in pedestrian_crops()}.get(base)
         if found is None:
