@@ -21,14 +21,24 @@ def run_make_data(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..data.composite_sequences import DEFAULT_SIZE
-    from ..data.splits import fixed_test_specs, generate_split, manifest_path, train_specs
+    from ..data.splits import (
+        TEST2_VERSION,
+        TEST_VERSION,
+        generate_split,
+        load_manifest,
+        manifest_path,
+        train_specs,
+    )
 
-    if args.split == "test":
+    version = {"test": TEST_VERSION, "test2": TEST2_VERSION}.get(args.split)
+    if version is not None:
         if args.count is not None or args.seed is not None:
-            raise ValueError("--count/--seed: the test split is fixed; they apply to --split train only")
+            raise ValueError(
+                f"--count/--seed: the {args.split} split is fixed; they apply to --split train only"
+            )
         if args.size is not None and tuple(args.size) != DEFAULT_SIZE:
-            raise ValueError(f"--size: the test split is fixed at {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}")
-        total = len(fixed_test_specs())
+            raise ValueError(f"--size: the {args.split} split's frame sizes are fixed by its manifest")
+        total = len(load_manifest(manifest_path(version))["specs"])
     else:
         total = args.count if args.count is not None else 200
         train_specs(1, seed=args.seed or 0)  # fail fast on a bad seed / missing footage
@@ -44,7 +54,7 @@ def run_make_data(args: argparse.Namespace) -> int:
             progress=bar.update,
         )
     n = len(manifest["sequences"])
-    verified = f", verified against {manifest_path()}" if args.split == "test" else ""
+    verified = f", verified against {manifest_path(version)}" if version is not None else ""
     print(f"wrote {n} sequences to {args.out} (manifest.json sha256 {manifest['sha256'][:16]}...{verified})")
     return 0
 
@@ -57,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Write the train split (any count, from a seed) or the fixed test split (verified "
         "against the committed manifest) in the project layout, one folder per sequence plus manifest.json.",
     )
-    p.add_argument("--split", required=True, choices=("train", "test"))
+    p.add_argument("--split", required=True, choices=("train", "test", "test2"))
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--count", type=int, default=None, help="train: number of sequences (default 200)")
     p.add_argument("--seed", type=int, default=None, help="train: seed (default 0)")
