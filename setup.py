@@ -17,7 +17,15 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/msg", glob("msg/*.msg")),
     ],
-    package_data={PACKAGE: ["checkpoints/*.pt", "checkpoints/*.json", "data/splits/*.json"]},
+    package_data={
+        PACKAGE: [
+            "checkpoints/*.pt",
+            "checkpoints/*.json",
+            "data/splits/*.json",
+            "data/real_labels/*/*.txt",
+            "data/real_labels/*/*.json",
+        ]
+    },
     include_package_data=True,
     install_requires=["setuptools", "numpy", "pyyaml", "torch"],
     zip_safe=False,

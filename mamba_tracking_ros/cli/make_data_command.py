@@ -18,6 +18,8 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def run_make_data(args: argparse.Namespace) -> int:
     """Generate the split with a progress bar; print where it went and its manifest hash."""
+    if args.split == "real":
+        return _run_real(args)
     from tqdm import tqdm
 
     from ..data.composite_sequences import DEFAULT_SIZE
@@ -59,15 +61,27 @@ def run_make_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_real(args: argparse.Namespace) -> int:
+    """Write the real-footage test set (fetched footage + committed labels, data/real_sequences.py)."""
+    from ..data.real_sequences import build_real_sequences, list_real_sequences
+
+    if args.count is not None or args.seed is not None or args.size is not None:
+        raise ValueError("--count/--seed/--size: the real set is fixed; they apply to --split train only")
+    folders = build_real_sequences(args.out, progress=lambda name: print(f"wrote {name}", flush=True))
+    print(f"wrote {len(folders)} real-footage sequences to {args.out} (labels: {len(list_real_sequences())})")
+    return 0
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add the `make-data` sub-command."""
     p = subparsers.add_parser(
         "make-data",
         help="write composited multimodal sequences (real footage + real crops, exact ground truth)",
         description="Write the train split (any count, from a seed) or the fixed test split (verified "
-        "against the committed manifest) in the project layout, one folder per sequence plus manifest.json.",
+        "against the committed manifest) in the project layout, one folder per sequence plus manifest.json; "
+        "--split real writes the real-footage test set (fetched footage + committed hand-checked labels).",
     )
-    p.add_argument("--split", required=True, choices=("train", "test", "test2"))
+    p.add_argument("--split", required=True, choices=("train", "test", "test2", "real"))
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--count", type=int, default=None, help="train: number of sequences (default 200)")
     p.add_argument("--seed", type=int, default=None, help="train: seed (default 0)")
