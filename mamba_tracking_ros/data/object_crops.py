@@ -21,9 +21,9 @@ Three sources, all real photographs / footage:
   apple"), or the file name when there is no short description, with colour words removed.
 
 Every crop has a stable id (``still/<name>``, ``vtest/f<frame>_<k>`` or ``stamp/<path without .png>``), a
-category, the English name of its
-dominant colour (:func:`colour_name`), a surface temperature and emissivity for the thermal simulation and
-the source frame number (pedestrians). :func:`recolour` makes a differently coloured copy of a crop (a
+category, the English name of its dominant colour (:func:`colour_name`), a surface temperature and
+emissivity for the thermal simulation (stamps: by top-level folder, e.g. animals 306 K) and the source frame
+number (pedestrians). :func:`recolour` makes a differently coloured copy of a crop (a
 same-class distractor); the copy's metadata says it is recoloured and names its new colour.
 """
 
