@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -26,6 +27,7 @@ from mamba_tracking_ros.data.splits import (
     TEST2_SIZES,
     TEST2_VERSION,
     fixed_test2_specs,
+    generate_split,
     load_manifest,
     manifest_path,
     partition,
@@ -70,8 +72,6 @@ def test_drawing_filter_rejects_flat_fills_and_keeps_photographs() -> None:
     drawing[20:100, 20:100] = (200, 40, 40, 255)  # one flat colour with a black outline
     drawing[20:100, 20:23, :3] = 0
     assert not looks_photographic(drawing)
-    import cv2
-
     rel = stamp_index()[0]
     rgba = cv2.cvtColor(
         cv2.imread(str(stamps_dir() / f"{rel}.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA
@@ -155,3 +155,12 @@ def test_missing_packages_name_the_fetch_script(tmp_path, monkeypatch) -> None:
         clip_path("photo/Kite")
     with pytest.raises(FileNotFoundError, match="fetch_footage.sh"):
         read_clip("photo/Kite", 3)
+
+
+def test_test2_split_is_fixed(tmp_path) -> None:
+    with pytest.raises(ValueError, match="count"):
+        generate_split("test2", tmp_path, count=3)
+    with pytest.raises(ValueError, match="size"):
+        generate_split("test2", tmp_path, size=(640, 480))
+    with pytest.raises(ValueError, match="split"):
+        generate_split("test3", tmp_path)
