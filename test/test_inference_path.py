@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -22,11 +23,13 @@ from mamba_tracking_ros.model.event_representation import (  # noqa: E402
     events_to_voxel_grid,
     events_to_voxel_grid_torch,
 )
+from mamba_tracking_ros.model.types import TrackMemory  # noqa: E402
 from mamba_tracking_ros.tracking import Frame, Tracker, TrackerConfig  # noqa: E402
 from mamba_tracking_ros.tracking.frame import EventWindow  # noqa: E402
 from mamba_tracking_ros.tracking.geometry import (  # noqa: E402
     DeviceEventWindow,
     box_iou,
+    cell_boxes,
     crop_event_voxels,
     crop_event_voxels_device,
     square_window,
@@ -91,6 +94,45 @@ def ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([box_iou(xywh_to_xyxy(p), xywh_to_xyxy(q))[0, 0] for p, q in zip(a, b)])
 
 
+class RecordedPass(NamedTuple):
+    """One network pass of a tracker: its inputs and what it returned (cloned at the time)."""
+
+    search: dict[str, torch.Tensor]
+    template_tokens: dict[str, torch.Tensor] | None
+    text: Any
+    memory: TrackMemory
+    packed: torch.Tensor
+    new_memory: TrackMemory
+
+
+def record_passes(
+    net: torch.nn.Module, frames: int = 6, **options: object
+) -> tuple[list[RecordedPass], Tracker]:
+    """Track the scene like ``track`` and record every network pass: (inputs..., packed maps, new memory)."""
+    tracker = Tracker(net.cfg, model=net, checkpoint=None, tracker_config={"tau": -1.0}, **options)
+    forward = tracker._engine.forward
+    passes: list[RecordedPass] = []
+
+    def recording(search, template_tokens, text, memory):  # noqa: ANN001, ANN202 - the engine's signature
+        packed, new_memory = forward(search, template_tokens, text, memory)
+        tokens = None if template_tokens is None else {k: v.clone() for k, v in template_tokens.items()}
+        search = {k: v.clone() for k, v in search.items()}
+        passes.append(RecordedPass(search, tokens, text, memory.clone(), packed.clone(), new_memory.clone()))
+        return packed, new_memory
+
+    tracker._engine.forward = recording
+    tracker.start(scene(0), box=BOX, text=SENTENCE)
+    for i in range(1, frames):
+        tracker.update(scene(i))
+    return passes, tracker
+
+
+def replay(engine: InferenceEngine, passes: list[RecordedPass]) -> list[tuple[torch.Tensor, TrackMemory]]:
+    """Run ``engine`` on each recorded pass's inputs: (packed maps, new memory) per pass."""
+    with torch.inference_mode():
+        return [engine.forward(p.search, p.template_tokens, p.text, p.memory) for p in passes]
+
+
 # ------------------------------------------------------------------------------------------------ options
 def test_precision_and_compile_options_are_validated(net: torch.nn.Module) -> None:
     """A bad precision / compile value is a ValueError naming the field (config and constructor)."""
@@ -107,30 +149,86 @@ def test_precision_and_compile_options_are_validated(net: torch.nn.Module) -> No
     assert TrackerConfig.from_dict({"precision": "fp16"}).precision == "fp16"
 
 
-def test_bf16_autocast_boxes_stay_close_to_fp32(net: torch.nn.Module) -> None:
-    """bf16 autocast changes the network's maps by ~1 % (8-bit mantissa), so boxes stay close to fp32's.
+def test_bf16_autocast_keeps_the_network_outputs_close_to_fp32(net: torch.nn.Module) -> None:
+    """bf16 autocast runs the layers in bf16 and changes every output map by a few % of its scale, no more.
 
-    Threshold: a 1 % error on a box's size and centre moves its IoU by a few percent (IoU 0.9 is a ~5 %
-    change of both sides); a different peak (a real disagreement) gives a far lower IoU.
+    Each network pass of an fp32 track is replayed under bf16 autocast on the same inputs (crops, template
+    tokens, sentence, SSM memory), so what is compared is the network, not a random network's near-tied heat
+    map peaks (whose argmax flips on a 0.1 % change, depending on the CPU's kernels). bf16 keeps 8 mantissa
+    bits (0.4 % rounding per value). Measured over 13 random initialisations (one of them also on the AVX2
+    and no-SIMD kernels): the largest change was 3.2 % of a map's largest magnitude (bound 8 %), 1.9 % of the
+    SSM states' (bound 5 %), every cell's box IoU > 0.99 (bound 0.95), the logits' correlation >= 0.85
+    (bound 0.7; another frame's logits: <= 0.6). With autocast off nothing changes; 10 % noise or another
+    frame's maps break the bounds.
     """
-    fp32, fp32_tracker = track(net)
-    bf16, tracker = track(net, precision="bf16")
-    overlap = ious(fp32, bf16)
-    assert np.isfinite(bf16).all()
-    assert overlap.min() > 0.9, overlap
-    ref = fp32_tracker.template_tokens("rgb")
-    got = tracker.template_tokens("rgb")  # embedded under autocast: bf16 rounding, but close
+    passes, _ = record_passes(net)
+    engine = InferenceEngine(net, torch.device("cpu"), precision="bf16")
+    dtypes: list[torch.dtype] = []
+    hooks = [
+        m.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+        for m in net.modules()
+        if isinstance(m, torch.nn.Linear)
+    ]
+    try:
+        replayed = replay(engine, passes)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert dtypes and set(dtypes) == {torch.bfloat16}, set(dtypes)  # every linear layer ran in bf16
+    assert len(passes) >= 6  # a start and five updates
+    for recorded, (got, memory) in zip(passes, replayed, strict=True):
+        ref, ref_memory = recorded.packed, recorded.new_memory
+        assert got.dtype == torch.float32 and torch.isfinite(got).all()
+        err = (got - ref).abs().amax(dim=(1, 2))
+        scale = ref.abs().amax(dim=(1, 2))
+        assert (err > 0).any(), "bf16 outputs equal the fp32 ones: autocast did nothing"
+        assert (err <= 0.08 * scale).all(), (err / scale).tolist()
+        logits, offset, size, corr = unpack_outputs(got.numpy())
+        ref_logits, ref_offset, ref_size, _ = unpack_outputs(ref.numpy())
+        assert corr is not None
+        r = np.corrcoef(logits.ravel(), ref_logits.ravel())[0, 1]  # the map's shape, not just its level
+        assert r > 0.7, r
+        stride = net.cfg.search_size / logits.shape[1]
+        boxes, _ = cell_boxes(offset, size, stride, net.cfg.search_size)
+        ref_boxes, _ = cell_boxes(ref_offset, ref_size, stride, net.cfg.search_size)
+        overlap = np.diag(box_iou(boxes, ref_boxes))  # every cell's regressed box, not only the argmax one
+        assert overlap.min() > 0.95, overlap.min()
+        assert memory.states.keys() == ref_memory.states.keys()
+        for key, state in memory.states.items():  # the scan stays float32, and close
+            assert state.dtype == torch.float32, key
+            ref_state = ref_memory.states[key]
+            assert (state - ref_state).abs().max() <= 0.05 * ref_state.abs().max(), key
+    bf16_tracker = Tracker(
+        net.cfg, model=net, checkpoint=None, tracker_config={"tau": -1.0}, precision="bf16"
+    )
+    bf16_tracker.start(scene(0), box=BOX, text=SENTENCE)  # same box: the template crops are the same
+    first = Tracker(net.cfg, model=net, checkpoint=None, tracker_config={"tau": -1.0})
+    first.start(scene(0), box=BOX, text=SENTENCE)
+    ref = first.template_tokens("rgb")
+    got = bf16_tracker.template_tokens("rgb")  # embedded under autocast: bf16 rounding, but close
     assert not torch.equal(got, ref)
-    torch.testing.assert_close(got.float(), ref, rtol=0.05, atol=0.05)
-    assert all(v.dtype == torch.float32 for v in tracker.memory.states.values())  # the scan stays float32
+    torch.testing.assert_close(got.float(), ref, rtol=0.05, atol=0.05 * float(ref.abs().max()))
+    boxes = [bf16_tracker.update(scene(i)).box for i in range(1, 4)]  # the bf16 tracker runs end to end
+    assert np.isfinite(boxes).all()
+    assert all(v.dtype == torch.float32 for v in bf16_tracker.memory.states.values())
 
 
-def test_compiled_forward_gives_the_eager_boxes_and_is_shared(net: torch.nn.Module) -> None:
-    """compile='aot_eager' (no code generation, seconds on CPU) tracks like eager; one entry per net."""
-    eager, _ = track(net, frames=4)
-    compiled, tracker = track(net, frames=4, compile="aot_eager")
+def test_compiled_forward_gives_the_eager_outputs_and_is_shared(net: torch.nn.Module) -> None:
+    """compile='aot_eager' (no code generation, seconds on CPU) computes eager's maps; one entry per net.
+
+    The compiled tracker's passes are replayed eagerly on the same inputs: the maps agree to float32
+    reassociation noise (tracks themselves are not compared: a random network's near-tied peaks may flip).
+    """
+    passes, tracker = record_passes(net, frames=4, compile="aot_eager")
     assert tracker._engine.compiled
-    np.testing.assert_allclose(compiled, eager, rtol=0, atol=1e-3)
+    replayed = replay(InferenceEngine(net, torch.device("cpu")), passes)
+    assert len(passes) >= 4
+    for recorded, (eager, memory) in zip(passes, replayed, strict=True):
+        compiled, compiled_memory = recorded.packed, recorded.new_memory
+        scale = eager.abs().amax(dim=(1, 2), keepdim=True)
+        assert ((compiled - eager).abs() <= 1e-4 * scale).all()
+        for key, state in memory.states.items():
+            torch.testing.assert_close(compiled_memory.states[key], state, rtol=1e-4, atol=1e-6)
     other = Tracker(net.cfg, model=net, checkpoint=None, compile="aot_eager")
     assert other._engine._entry is tracker._engine._entry  # trackers sharing a model share the compiled pass
 
@@ -153,8 +251,6 @@ def test_failed_compile_warns_once_and_tracks_eagerly(
 def test_bad_inputs_are_not_blamed_on_compile(net: torch.nn.Module) -> None:
     """An error of the inputs themselves propagates (eager raises too) and does not disable compile."""
     engine = InferenceEngine(net, torch.device("cpu"), compile="aot_eager")
-    from mamba_tracking_ros.model.types import TrackMemory
-
     with pytest.raises(ValueError, match="search"):
         engine.forward({}, None, None, TrackMemory())
     assert engine.compiled
@@ -163,8 +259,6 @@ def test_bad_inputs_are_not_blamed_on_compile(net: torch.nn.Module) -> None:
 # ------------------------------------------------------------------------------------- one host transfer
 def test_packed_outputs_decode_to_the_network_maps(net: torch.nn.Module) -> None:
     """The packed (C, Hs, Ws) maps copied once unpack to exactly the NetOutput fields (with/without text)."""
-    from mamba_tracking_ros.model.types import TrackMemory
-
     torch.manual_seed(1)
     search = {"rgb": torch.rand(1, 3, 64, 64) * 255.0, "events": torch.rand(1, 4, 64, 64)}
     engine = InferenceEngine(net, torch.device("cpu"))
