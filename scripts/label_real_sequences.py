@@ -44,15 +44,16 @@ TARGETS: dict[str, tuple] = {
                       ["small_target", "low_resolution", "distractor"]),
     "vtest_red_jacket_woman": ("opencv/vtest", 455, (540, 236, 30, 94), (416, 580), (424, 575),
                                "the woman in the red jacket walking to the left",
-                               ["partial_occlusion", "distractor", "out_of_view"]),
+                               ["partial_occlusion", "distractor", "scale_change"]),
     "vtest_blonde_woman": ("opencv/vtest", 600, (282, 432, 49, 144), (575, 794), (578, 750),
-                           "the woman with blonde hair in a long black coat", ["distractor", "deformation"]),
+                           "the woman with blonde hair in a long black coat",
+                           ["distractor", "deformation", "scale_change"]),
     "vtest_puffer_jacket_man": ("opencv/vtest", 590, (346, 316, 37, 122), (560, 760), (577, 677),
                                 "the man in the red and navy puffer jacket",
-                                ["distractor", "partial_occlusion"]),
+                                ["distractor", "partial_occlusion", "scale_change"]),
     "vtest_blue_jacket_man": ("opencv/vtest", 676, (496, 254, 50, 102), (640, 760), (658, 740),
                               "the grey-haired man in the blue jacket walking to the left",
-                              ["distractor", "out_of_view"]),
+                              ["distractor", "scale_change"]),
 }  # fmt: skip
 # Stretches (source frames) whose automatic boxes were wrong on the contact sheets: replaced by interpolation.
 FIXES: dict[str, list[tuple[int, int]]] = {"vtest_puffer_jacket_man": [(620, 627)]}
