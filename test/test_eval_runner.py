@@ -348,3 +348,26 @@ def test_baseline_failures_keep_the_last_box(kind: str) -> None:
         assert tracker.lost_frames == 1
     with pytest.raises(ValueError, match="box"):
         OpenCVTracker(kind).init(image, (0.0, 0.0, 0.0, 10.0))
+
+
+def test_cli_set_overrides_reach_the_tracker_and_bad_keys_fail_first(
+    tree: Path, tmp_path: Path, capsys
+) -> None:
+    """--set KEY=VALUE overrides the tracker config (kept in summary.json); a typo fails before running."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model:\n" + "".join(f"  {k}: {str(v).lower() if isinstance(v, bool) else v}\n"
+                                           for k, v in TINY.items()))  # fmt: skip
+    common = ["eval", "--dataset", "project", "--root", str(tree), "--trackers", "mamba", "--config",
+              str(config), "--device", "cpu", "--threads", "1", "--sequences", "seq_a", "--modalities", "rgb",
+              "--no-progress"]  # fmt: skip
+    held = tmp_path / "held"
+    code = main([*common, "--results", str(held), "--set", "tau=1.5", "--set", "low_confidence_box=hold"])
+    assert code == 0, capsys.readouterr().out
+    summary = json.loads((held / "summary.json").read_text())
+    assert summary["model"]["tracker_overrides"] == {"tau": 1.5, "low_confidence_box": "hold"}
+    boxes = np.loadtxt(held / "mamba_box_rgb" / "seq_a.txt", delimiter=",")
+    assert np.allclose(boxes, boxes[0])  # tau above any kappa + hold: every frame reports the start box
+    code = main([*common, "--results", str(tmp_path / "bad"), "--set", "no_such_knob=1"])
+    assert code == 2
+    assert "no_such_knob" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -13,6 +13,26 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` strings -> a dict of tracker-config overrides; values are parsed as YAML scalars.
+
+    The keys are validated by TrackerConfig when the tracker is built (unknown keys and bad values fail
+    before any sequence runs).
+    """
+    import yaml
+
+    from mamba_tracking_ros.tracking.config import TrackerConfig
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    TrackerConfig().updated(**out)  # fail now, naming the key, rather than inside a worker
+    return out
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """Run the evaluation the arguments describe, print the overview table, return the exit code."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -37,7 +57,14 @@ def run_eval(args: argparse.Namespace) -> int:
             "note: no --checkpoint given: the Mamba network is randomly initialised (seed "
             f"{args.seed}); its scores measure the pipeline, not a trained tracker."
         )
-    model = ModelSpec(config=args.config, checkpoint=checkpoint, device=args.device, seed=args.seed)
+    overrides = tuple(parse_overrides(args.set or []).items())
+    model = ModelSpec(
+        config=args.config,
+        checkpoint=checkpoint,
+        device=args.device,
+        seed=args.seed,
+        tracker_overrides=overrides,
+    )
     summary = run_evaluation(
         dataset=args.dataset,
         root=args.root,
@@ -124,6 +151,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--checkpoint",
         default="default",
         help="model checkpoint file, 'default' (the weights shipped for --config) or 'none' (random init)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="override a tracker: key of --config (TrackerConfig), e.g. --set relocalise_after=5; repeatable",
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random init without a checkpoint")

@@ -649,6 +649,7 @@ def run_evaluation(
             "random_init": model.checkpoint is None,
             "device": device,
             "seed": model.seed,
+            "tracker_overrides": dict(model.tracker_overrides),
         },
         "protocol": (
             "OPE (OTB / pytracking): AUC = mean success over IoU thresholds 0..1 (21 steps), P@20 = share of "

@@ -166,16 +166,23 @@ class MarginConfidence:
         candidates: np.ndarray,
         corr_map: np.ndarray | None = None,
         stride: float = 16.0,
+        margin_values: np.ndarray | None = None,
     ) -> ConfidenceEstimate:
         """Score candidates (indices into the dense set) without changing the memory (MVLM kappa_mvlm).
 
         ``cls_scores`` are sigmoid scores of the dense cell boxes ``boxes_xyxy`` (``(M,)`` and ``(M, 4)`` in
         crop pixels, row-major over the ``(Hs, Ws)`` grid of ``corr_map``); ``stride``: crop pixels per cell.
+        ``margin_values`` (``(M,)``, default the scores): the values whose margin over the competitors is the
+        classification margin, e.g. the prior-weighted ranking map, so that a distractor must beat the target
+        by more than the motion prior's difference; the robust scale is always that of the raw scores.
         """
         scores = np.asarray(cls_scores, dtype=np.float64).ravel()
         cand = np.asarray(candidates, dtype=np.int64).ravel()
         cls_scale = self._running(self._cls_scale, robust_scale(scores))
-        raw_cls, cls_comp = exclusion_margin(scores, boxes_xyxy, cand, self.psi_out)
+        values = scores if margin_values is None else np.asarray(margin_values, dtype=np.float64).ravel()
+        if values.shape != scores.shape:
+            raise ValueError(f"margin_values: expected shape {scores.shape}, got {values.shape}")
+        raw_cls, cls_comp = exclusion_margin(values, boxes_xyxy, cand, self.psi_out)
         cls_margin = np.tanh(raw_cls / max(cls_scale, self.cls_scale_floor))
         corr_margin = corr_comp = corr_scale = None
         if corr_map is not None:

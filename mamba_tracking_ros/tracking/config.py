@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+#: What a frame below tau reports: the best candidate (MVLM), the last box, or the motion model's prediction.
+LOW_CONFIDENCE_BOXES: tuple[str, ...] = ("candidate", "hold", "predict")
+
 
 @dataclass(frozen=True)
 class TrackerConfig:
@@ -24,7 +27,18 @@ class TrackerConfig:
     pad_mode: str = "mean"  # crop padding outside the image: "mean" (per-channel image mean) or "zero"
     window_influence: float = 0.35  # local mode: ranked = (1 - w) * sigmoid + w * hanning (0 disables)
     top_k: int = 5  # candidates (local maxima of the score map) scored by the MVLM confidence
-    size_update_rate: float = 0.5  # local mode: w,h move towards the predicted size by rate * score (1: off)
+    size_update_rate: float = 0.5  # local: w,h move towards the predicted size by rate (* score); 1: off
+    size_penalty_k: float = (
+        0.0  # local: SiamRPN scale/aspect change penalty on scores (0: off)
+    )
+    size_rate_from_score: bool = True  # multiply size_update_rate by the peak's sigmoid score (SiamRPN-style)
+    # --- runtime policy (what happens on ambiguous / low-confidence frames)
+    margin_on_prior: bool = False  # local mode: the classification margin is taken on the prior-weighted map
+    relocalise_after: int = 1  # consecutive frames below tau before the next frame searches the whole image
+    low_confidence_box: str = "candidate"  # box reported below tau: "candidate" | "hold" (last) | "predict"
+    motion_momentum: float = 0.0  # constant-velocity model: v = m*v + (1-m)*displacement (0: no motion model)
+    global_window_influence: float = 0.0  # global mode: weight of a broad prior centred on the last position
+    memory_update_min_kappa: float = -1.0  # carry the SSM final state only when kappa >= this (-1: always)
     # --- template clip (MambaVLT)
     template_clip_len: int = 3  # K template frames: the initial one is kept, the other K-1 refreshed (FIFO)
     template_update_threshold: float = (
@@ -59,6 +73,8 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         """Validate ranges; a bad value raises ValueError naming the field."""
         positive = ("search_factor", "template_factor", "min_search_side", "min_box_size")
+        if not (isinstance(self.size_penalty_k, (int, float)) and 0.0 <= self.size_penalty_k < 100.0):
+            raise ValueError(f"size_penalty_k: must be in [0, 100), got {self.size_penalty_k!r}")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -70,6 +86,8 @@ class TrackerConfig:
             "omega",
             "scale_momentum",
             "size_update_rate",
+            "motion_momentum",
+            "global_window_influence",
         )
         for name in unit:
             value = getattr(self, name)
@@ -81,16 +99,21 @@ class TrackerConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"{name}: must be positive, got {value!r}")
-        for name in ("tau", "template_update_threshold"):
+        for name in ("tau", "template_update_threshold", "memory_update_min_kappa"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value)):
                 raise ValueError(f"{name}: must be a finite number, got {value!r}")
         if not -1.0 <= self.init_box_confidence <= 1.0:
             raise ValueError(f"init_box_confidence: must be in [-1, 1], got {self.init_box_confidence!r}")
-        for name in ("top_k", "template_clip_len", "template_update_interval", "lost_after", "stats_stride"):
+        ints = ("top_k", "template_clip_len", "template_update_interval", "lost_after", "stats_stride")
+        for name in (*ints, "relocalise_after"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        if self.low_confidence_box not in LOW_CONFIDENCE_BOXES:
+            raise ValueError(
+                f"low_confidence_box: must be one of {LOW_CONFIDENCE_BOXES}, got {self.low_confidence_box!r}"
+            )
         if self.pad_mode not in ("mean", "zero"):
             raise ValueError(f"pad_mode: must be 'mean' or 'zero', got {self.pad_mode!r}")
         lo_hi = tuple(self.thermal_percentiles)
@@ -103,7 +126,8 @@ class TrackerConfig:
 
         check_precision(self.precision)
         check_compile(self.compile)
-        for name in ("seed_template_from_text", "warm_memory_on_start", "resize_thermal_to_rgb"):
+        flags = ("seed_template_from_text", "warm_memory_on_start", "resize_thermal_to_rgb")
+        for name in (*flags, "size_rate_from_score", "margin_on_prior"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")
 

@@ -232,6 +232,28 @@ def cell_boxes(
     return boxes, np.stack([cx, cy], axis=-1).reshape(-1, 2)
 
 
+def size_change_penalty(boxes_xyxy: np.ndarray, last_wh: tuple[float, float], k: float) -> np.ndarray:
+    """SiamRPN's scale / aspect-ratio change penalty per box: ``exp(-k * (max(r, 1/r) * max(s, 1/s) - 1))``.
+
+    ``s`` is the change of the padded size ``sqrt((w + p) * (h + p))`` (``p = (w + h) / 2``) and ``r`` the
+    change of the aspect ratio ``w / h``, both against ``last_wh`` (same units as the boxes). 1 for no change,
+    towards 0 for a box that suddenly grows, shrinks or changes shape.
+    """
+    b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    w = np.clip(b[:, 2] - b[:, 0], 1e-6, None)
+    h = np.clip(b[:, 3] - b[:, 1], 1e-6, None)
+    lw, lh = max(float(last_wh[0]), 1e-6), max(float(last_wh[1]), 1e-6)
+
+    def padded(width: np.ndarray | float, height: np.ndarray | float) -> np.ndarray:
+        pad = 0.5 * (width + height)
+        return np.sqrt((width + pad) * (height + pad))
+
+    s = padded(w, h) / padded(lw, lh)
+    r = (w / h) / (lw / lh)
+    change = np.maximum(r, 1.0 / r) * np.maximum(s, 1.0 / s)
+    return np.exp(-float(k) * (change - 1.0))
+
+
 def hanning_window(hs: int, ws: int) -> np.ndarray:
     """Outer product of Hann windows (peak 1 at the centre), the cosine prior applied in local search only."""
     return np.outer(np.hanning(hs + 2)[1:-1], np.hanning(ws + 2)[1:-1])

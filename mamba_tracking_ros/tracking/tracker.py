@@ -53,6 +53,7 @@ from mamba_tracking_ros.tracking.geometry import (
     crop_event_voxels_device,
     full_frame_window,
     hanning_window,
+    size_change_penalty,
     square_window,
     validate_box,
     xyxy_to_xywh,
@@ -272,6 +273,7 @@ class Tracker:
         self._refreshes = 0
         self._last_refresh = -1
         self._started = False
+        self._velocity = (0.0, 0.0)  # constant-velocity model: centre displacement per frame (pixels)
 
     def reset_memory(self) -> None:
         """Forget the temporal memory only (SSM state and MVLM confidence) and relocalise globally next frame.
@@ -333,10 +335,10 @@ class Tracker:
         score, modalities = float("nan"), prep.frame.modalities
         if cfg.warm_memory_on_start:  # seed the SSM memory with the target at a known place
             with torch.inference_mode():
-                packed, modalities, _ = self._forward(prep, SearchMode.LOCAL)
+                packed, modalities, _, self._memory = self._forward(prep, SearchMode.LOCAL)
             logits = unpack_outputs(self._engine.to_host(packed))[0].astype(np.float64)
             scores = 1.0 / (1.0 + np.exp(-logits))
-            score = float(scores.ravel()[int(np.argmax(self._rank(scores, SearchMode.LOCAL)))])
+            score = float(scores.ravel()[int(np.argmax(self._rank(scores, SearchMode.LOCAL, None)))])
         self._state = TrackState.TRACKING
         self._next_mode = SearchMode.LOCAL
         return TrackResult(
@@ -456,35 +458,62 @@ class Tracker:
         mcfg, cfg = self.model_config, self.config
         if mode == SearchMode.GLOBAL or self._box is None:
             return full_frame_window(prep.width, prep.height, mcfg.global_search_size)
-        x, y, w, h = self._box
+        x, y, w, h = self._predicted_box()
         side = max(cfg.search_factor * math.sqrt(w * h), cfg.min_search_side)
         side = min(side, 1.5 * max(prep.width, prep.height))  # a huge box gains nothing from more padding
         return square_window(x + 0.5 * w, y + 0.5 * h, side, mcfg.search_size)
+
+    def _predicted_box(self) -> Box:
+        """The last box moved by the constant-velocity model (the last box itself when it is off)."""
+        x, y, w, h = self._box
+        return (x + self._velocity[0], y + self._velocity[1], w, h)
 
     def _template_tokens(self, present: Sequence[str]) -> dict[str, torch.Tensor] | None:
         """Cached template-clip tokens of the present modalities that have a template (None when none has)."""
         tokens = {m: self._clips[m].clip_tokens() for m in present if m in self._clips}
         return tokens or None
 
-    def _forward(self, prep: _Prepared, mode: SearchMode) -> tuple[torch.Tensor, tuple[str, ...], CropWindow]:
-        """One network pass over the search window (carrying this track's SSM memory forward).
+    def _forward(
+        self, prep: _Prepared, mode: SearchMode
+    ) -> tuple[torch.Tensor, tuple[str, ...], CropWindow, TrackMemory]:
+        """One network pass over the search window, starting from this track's SSM memory.
 
         Returns the packed (C, Hs, Ws) output maps still on the device (see :mod:`.inference`), the
-        modalities that went through the network, and the window.
+        modalities that went through the network, the window and the new SSM memory (the caller decides
+        whether the track carries it on).
         """
         window = self._search_window(prep, mode)
         images = self._crops(prep, window)
-        packed, self._memory = self._engine.forward(
+        packed, memory = self._engine.forward(
             images, self._template_tokens(tuple(images)), self._text, self._memory
         )
-        return packed, tuple(m for m in MODALITIES if m in images), window
+        return packed, tuple(m for m in MODALITIES if m in images), window, memory
 
-    def _rank(self, scores: np.ndarray, mode: SearchMode) -> np.ndarray:
-        """Ranking map: sigmoid scores, blended with a Hanning window in LOCAL mode only (cosine prior)."""
-        influence = self.config.window_influence
-        if mode == SearchMode.LOCAL and influence > 0.0:
-            return (1.0 - influence) * scores + influence * hanning_window(*scores.shape)
-        return scores
+    def _rank(self, scores: np.ndarray, mode: SearchMode, window: CropWindow | None) -> np.ndarray:
+        """Ranking map: sigmoid scores blended with a position prior.
+
+        LOCAL: the Hanning window (cosine prior) centred on the predicted position, weight
+        ``window_influence``. GLOBAL (``window`` given, the target acquired before): a broad Gaussian
+        (sigma = a quarter of the frame's longer side) centred on the predicted position, weight
+        ``global_window_influence``, so a far-away look-alike must score clearly higher to win.
+        """
+        cfg = self.config
+        if mode == SearchMode.LOCAL:
+            if cfg.window_influence > 0.0:
+                influence = cfg.window_influence
+                return (1.0 - influence) * scores + influence * hanning_window(*scores.shape)
+            return scores
+        influence = cfg.global_window_influence
+        if influence <= 0.0 or window is None or self._box is None or not self._acquired:
+            return scores
+        hs, ws = scores.shape
+        x, y, w, h = self._predicted_box()
+        cell = window.side / ws  # image pixels per cell
+        cx, cy = (x + 0.5 * w - window.x0) / cell - 0.5, (y + 0.5 * h - window.y0) / cell - 0.5
+        sigma = 0.25 * ws
+        rows, cols = np.arange(hs)[:, None], np.arange(ws)[None, :]
+        prior = np.exp(-((cols - cx) ** 2 + (rows - cy) ** 2) / (2.0 * sigma * sigma))
+        return (1.0 - influence) * scores + influence * prior
 
     def _candidates(self, ranked: np.ndarray) -> np.ndarray:
         """Flat indices of the top-k local maxima (3x3) of the ranking map, best first."""
@@ -501,7 +530,9 @@ class Tracker:
         The predicted centre is kept. Damping the size stops the search-crop/size feedback loop (a size
         under-estimate shrinks the next crop, which biases the next estimate) from collapsing the box.
         """
-        rate = self.config.size_update_rate * min(max(score, 0.0), 1.0)
+        rate = self.config.size_update_rate
+        if self.config.size_rate_from_score:
+            rate *= min(max(score, 0.0), 1.0)
         cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
         w = self._box[2] + rate * (box[2] - self._box[2])
         h = self._box[3] + rate * (box[3] - self._box[3])
@@ -511,23 +542,43 @@ class Tracker:
         """Search, score candidates with the MVLM confidence, gate, and update box, state and templates."""
         cfg = self.config
         with torch.inference_mode():
-            packed, modalities, window = self._forward(prep, mode)
+            packed, modalities, window, memory = self._forward(prep, mode)
         self._force_global = False
         # The frame's one device->host copy; decoding and confidence run on the host (a small grid).
         logits, offset, size, corr = unpack_outputs(self._engine.to_host(packed))
         scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         stride = window.out_size / scores.shape[1]
         boxes, _ = cell_boxes(offset, size, stride, window.out_size)
-        ranked = self._rank(scores, mode)
+        penalty = np.ones_like(scores)
+        if self._box is not None and self._acquired and cfg.size_penalty_k > 0.0:
+            last_wh = (self._box[2] / window.scale, self._box[3] / window.scale)  # in crop pixels
+            penalty = size_change_penalty(boxes, last_wh, cfg.size_penalty_k).reshape(scores.shape)
+        ranked = self._rank(scores * penalty, mode, window)
         cand = self._candidates(ranked)
-        estimate = self._confidence.evaluate(scores.ravel(), boxes, cand, corr, stride)
+        on_prior = cfg.margin_on_prior and mode == SearchMode.LOCAL
+        estimate = self._confidence.evaluate(
+            scores.ravel(), boxes, cand, corr, stride, margin_values=ranked.ravel() if on_prior else None
+        )
         passing = np.flatnonzero(estimate.kappa >= cfg.tau)
         pick = int(passing[0]) if passing.size else 0  # candidates are sorted by rank: best of S_t, else best
         kappa = self._confidence.commit(estimate, pick)
+        score = float(scores.ravel()[cand[pick]])
+        if passing.size or kappa >= cfg.memory_update_min_kappa:
+            self._memory = memory  # MambaVLT: the final state becomes the next frame's initial state
         image_box = [float(v) for v in xyxy_to_xywh(window.crop_to_image(boxes[cand[pick]]))]
         if mode == SearchMode.LOCAL and self._box is not None and cfg.size_update_rate < 1.0:
-            image_box = self._smooth_size(image_box, float(scores.ravel()[cand[pick]]))
-        self._box = clip_box(tuple(image_box), prep.width, prep.height, cfg.min_box_size)
+            image_box = self._smooth_size(image_box, score * float(penalty.ravel()[cand[pick]]))
+        holding = not passing.size and self._acquired and cfg.low_confidence_box != "candidate"
+        if holding:  # an ambiguous frame: report the last (or predicted) box, not a jump to a look-alike
+            box = self._predicted_box() if cfg.low_confidence_box == "predict" else self._box
+            self._velocity = tuple(cfg.motion_momentum * v for v in self._velocity)
+        else:
+            box = tuple(image_box)
+            if self._box is not None and mode == SearchMode.LOCAL and passing.size:
+                self._update_velocity(box)
+            else:
+                self._velocity = (0.0, 0.0)
+        self._box = clip_box(box, prep.width, prep.height, cfg.min_box_size)
         if passing.size:
             self._acquired = True
             self._low_count = 0
@@ -535,7 +586,8 @@ class Tracker:
             self._next_mode = SearchMode.LOCAL
         else:
             self._low_count += 1
-            self._next_mode = SearchMode.GLOBAL
+            relocalise = not self._acquired or self._low_count >= cfg.relocalise_after
+            self._next_mode = SearchMode.GLOBAL if relocalise else SearchMode.LOCAL
             if not self._acquired:
                 self._state = TrackState.WAITING_FOR_TARGET
             elif self._low_count >= cfg.lost_after:
@@ -549,13 +601,23 @@ class Tracker:
         return TrackResult(
             box=self._box,
             confidence=kappa,
-            score=float(scores.ravel()[cand[pick]]),
+            score=score,
             search_mode=mode,
             state=self._state,
             modalities=modalities,
             timestamp=prep.frame.timestamp,
             frame_index=self._frame_index,
         )
+
+    def _update_velocity(self, box: Sequence[float]) -> None:
+        """Constant-velocity model: EWMA of the centre displacement between two confident local frames."""
+        m = self.config.motion_momentum
+        if m <= 0.0:
+            return
+        x, y, w, h = self._box
+        dx = box[0] + 0.5 * box[2] - (x + 0.5 * w)
+        dy = box[1] + 0.5 * box[3] - (y + 0.5 * h)
+        self._velocity = (m * self._velocity[0] + (1.0 - m) * dx, m * self._velocity[1] + (1.0 - m) * dy)
 
     def _add_templates(self, prep: _Prepared, box: Box, initial: bool) -> None:
         """Crop templates around ``box`` for the present modalities and embed them once (one network call).

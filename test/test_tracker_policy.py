@@ -1,0 +1,146 @@
+"""The runtime policy on ambiguous frames: hysteresis, held boxes, motion model, size penalty, gated memory.
+
+Each option is checked against the mechanism it claims, on the real `small` network with its shipped weights
+(the frames are a photo panned over time, as in test_tracker.py); none of these tests asserts accuracy.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from mamba_tracking_ros.model import build_model  # noqa: E402
+from mamba_tracking_ros.tracking import Frame, SearchMode, Tracker, TrackerConfig, TrackState  # noqa: E402
+from mamba_tracking_ros.tracking.confidence import MarginConfidence  # noqa: E402
+from mamba_tracking_ros.tracking.geometry import size_change_penalty  # noqa: E402
+
+H, W = 120, 160
+BOX = (60.0, 30.0, 40.0, 36.0)
+BASE = skimage.data.chelsea()
+NEVER = 1.5  # kappa <= 1, so tau = 1.5 makes every frame ambiguous
+
+
+def scene(i: int) -> Frame:
+    """Frame i of a pan over the photo (RGB only)."""
+    y0, x0 = 40 + 2 * i, 60 + 3 * i
+    return Frame(rgb=np.ascontiguousarray(BASE[y0 : y0 + H, x0 : x0 + W]), timestamp=0.1 * i)
+
+
+@pytest.fixture(scope="module")
+def net() -> torch.nn.Module:
+    """The small network with its shipped weights."""
+    torch.manual_seed(0)
+    return build_model("small", device="cpu")
+
+
+def test_policy_options_are_validated() -> None:
+    """Each new knob rejects a bad value with a message naming it."""
+    for bad, name in (
+        ({"relocalise_after": 0}, "relocalise_after"),
+        ({"low_confidence_box": "jump"}, "low_confidence_box"),
+        ({"motion_momentum": 1.5}, "motion_momentum"),
+        ({"global_window_influence": -0.1}, "global_window_influence"),
+        ({"size_penalty_k": -1.0}, "size_penalty_k"),
+        ({"memory_update_min_kappa": float("nan")}, "memory_update_min_kappa"),
+        ({"margin_on_prior": 1}, "margin_on_prior"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            TrackerConfig(**bad)
+
+
+def test_size_change_penalty_is_one_without_change_and_falls_with_change() -> None:
+    """SiamRPN penalty: 1 for the same size, symmetric in growing / shrinking, lower for a shape change."""
+    last = (20.0, 40.0)
+    boxes = np.array(
+        [
+            [0, 0, 20, 40],  # same
+            [0, 0, 40, 80],  # twice as large
+            [0, 0, 10, 20],  # half as large
+            [0, 0, 40, 20],  # same area, aspect ratio flipped
+        ],
+        dtype=np.float64,
+    )
+    p = size_change_penalty(boxes, last, k=0.3)
+    assert p[0] == pytest.approx(1.0)
+    assert p[1] == pytest.approx(p[2])
+    assert 0.0 < p[3] < p[1] < 1.0
+    assert np.all(size_change_penalty(boxes, last, k=0.0) == 1.0)
+
+
+def test_margin_on_prior_values_lets_the_centred_target_win_a_near_tie() -> None:
+    """A far look-alike scoring a bit higher passes the raw-score gate; on the prior map the target does."""
+    boxes = np.array([[0, 0, 10, 10], [50, 50, 60, 60], [100, 100, 110, 110]], dtype=np.float64)
+    scores = np.array([0.50, 0.55, 0.05])  # target (candidate 0), distractor, background
+    prior = np.array([1.0, 0.2, 0.0])  # the target sits where the motion prior expects it
+    ranked = 0.65 * scores + 0.35 * prior
+    conf = MarginConfidence(cls_scale_floor=0.05)
+    raw = conf.evaluate(scores, boxes, np.array([0, 1]))
+    weighted = conf.evaluate(scores, boxes, np.array([0, 1]), margin_values=ranked)
+    assert raw.cls_margin[0] < 0 < raw.cls_margin[1]
+    assert weighted.cls_margin[1] < 0 < weighted.cls_margin[0]
+    with pytest.raises(ValueError, match="margin_values"):
+        conf.evaluate(scores, boxes, np.array([0]), margin_values=ranked[:2])
+
+
+def test_relocalise_after_keeps_searching_locally_for_n_low_frames(net: torch.nn.Module) -> None:
+    """relocalise_after = 3: the first three ambiguous frames search locally, the later ones globally."""
+    tracker = Tracker(model=net, tracker_config={"tau": NEVER, "relocalise_after": 3, "lost_after": 10})
+    tracker.start(scene(0), box=BOX)
+    results = [tracker.update(scene(i)) for i in range(1, 6)]
+    assert [r.search_mode for r in results] == [SearchMode.LOCAL] * 3 + [SearchMode.GLOBAL] * 2
+    assert all(r.state == TrackState.RELOCALISING for r in results)
+
+
+@pytest.mark.parametrize("policy", ["hold", "predict"])
+def test_ambiguous_frames_report_the_held_box_not_a_jump(net: torch.nn.Module, policy: str) -> None:
+    """Below tau, 'hold' reports the last box (no motion learnt here) while 'candidate' reports the peak."""
+    held = Tracker(model=net, tracker_config={"tau": NEVER, "low_confidence_box": policy})
+    jumpy = Tracker(model=net, tracker_config={"tau": NEVER, "low_confidence_box": "candidate"})
+    held.start(scene(0), box=BOX)
+    jumpy.start(scene(0), box=BOX)
+    for i in range(1, 4):
+        a, b = held.update(scene(i)), jumpy.update(scene(i))
+        assert a.box == pytest.approx(BOX)
+    assert b.box != pytest.approx(BOX)  # the candidate path does move: the comparison can fail
+
+
+def test_motion_model_moves_the_search_window_with_the_target(net: torch.nn.Module) -> None:
+    """After confident frames the velocity is the EWMA of centre displacements; the next window follows it."""
+    tracker = Tracker(model=net, tracker_config={"tau": -1.0, "motion_momentum": 0.5})
+    tracker.start(scene(0), box=BOX)
+    centres = []
+    for i in range(1, 4):
+        box = tracker.update(scene(i)).box
+        centres.append((box[0] + box[2] / 2, box[1] + box[3] / 2))
+    vx, vy = tracker._velocity
+    assert (vx, vy) != (0.0, 0.0)
+    predicted = tracker._predicted_box()
+    assert predicted[0] == pytest.approx(tracker._box[0] + vx)
+    assert predicted[1] == pytest.approx(tracker._box[1] + vy)
+    from mamba_tracking_ros.tracking.tracker import _Prepared
+
+    prep = _Prepared(scene(4), H, W, {}, {}, {})
+    window = tracker._search_window(prep, SearchMode.LOCAL)
+    assert window.x0 + window.side / 2 == pytest.approx(predicted[0] + predicted[2] / 2, abs=1.0)
+    assert window.y0 + window.side / 2 == pytest.approx(predicted[1] + predicted[3] / 2, abs=1.0)
+
+
+def test_memory_is_not_carried_through_low_confidence_frames(net: torch.nn.Module) -> None:
+    """memory_update_min_kappa above any kappa keeps the start frame's SSM state; the default replaces it."""
+    gated = Tracker(model=net, tracker_config={"tau": NEVER, "memory_update_min_kappa": 1.0})
+    free = Tracker(model=net, tracker_config={"tau": NEVER})
+    gated.start(scene(0), box=BOX)
+    free.start(scene(0), box=BOX)
+    before = {k: v.clone() for k, v in gated.memory.states.items()}
+    for i in range(1, 3):
+        gated.update(scene(i))
+        free.update(scene(i))
+    assert before and all(torch.equal(before[k], v) for k, v in gated.memory.states.items())
+    assert any(not torch.equal(before[k], v) for k, v in free.memory.states.items())
