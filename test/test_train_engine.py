@@ -19,6 +19,7 @@ from mamba_tracking_ros.tracking.config import TrackerConfig
 from mamba_tracking_ros.tracking.geometry import CropWindow
 from mamba_tracking_ros.train.clips import (
     INIT_MODES,
+    Appearance,
     ClipConfig,
     ClipSampler,
     modality_subsets,
@@ -42,7 +43,8 @@ def test_clip_targets_match_the_ground_truth_box(data_root, tiny_cfg):
     """Each present target, mapped back through its crop window, is the frame's ground-truth box; the crop
     under it shows the target's pixels; unannotated frames are absent with an empty heatmap."""
     seqs = _sequences(data_root)
-    sampler = ClipSampler(seqs, tiny_cfg, TrackerConfig(), ClipConfig(clip_len=4, p_global=0.3))
+    plain = {"p_grey": 0.0, "p_noise": 0.0, "p_blur": 0.0, "p_lowres": 0.0}  # crops compared with the image
+    sampler = ClipSampler(seqs, tiny_cfg, TrackerConfig(), ClipConfig(clip_len=4, p_global=0.3, **plain))
     seen_present = seen_absent = seen_global = 0
     for step in range(12):
         batch = sampler.sample_batch(step_rng(0, 0, step), 3)
@@ -79,6 +81,31 @@ def test_clip_targets_match_the_ground_truth_box(data_root, tiny_cfg):
                         diff = np.abs(inner.double().mean(dim=(1, 2)).numpy() - target_mean)
                         assert diff.max() < 25.0, diff
     assert seen_present > 20 and seen_absent > 0 and seen_global > 0
+
+
+def test_appearance_augmentation_is_sensor_like_and_off_by_choice():
+    """Grey frames have equal channels, low resolution loses detail, blur smooths, noise is drawn per crop;
+    all probabilities at 0 leave the crop untouched; a probability outside [0, 1] is rejected."""
+    rng = random.Random(0)
+    crop = torch.from_numpy(np.random.default_rng(0).uniform(0, 255, (3, 32, 32)).astype(np.float32))
+    grey = Appearance(grey=True).apply(crop, rng)
+    assert torch.equal(grey[0], grey[1]) and torch.equal(grey[1], grey[2])
+    expected = 0.299 * crop[0] + 0.587 * crop[1] + 0.114 * crop[2]
+    torch.testing.assert_close(grey[0], expected)
+    for look in (Appearance(down_factor=3.0), Appearance(blur_sigma=1.0)):
+        out = look.apply(crop, rng)
+        assert out.shape == crop.shape and out.std() < 0.8 * crop.std()  # detail (white noise) removed
+    noisy = Appearance(noise_sigma=8.0)
+    a, b = noisy.apply(crop, rng), noisy.apply(crop, rng)
+    assert not torch.equal(a, b) and 5.0 < float((a - crop).std()) < 11.0
+    assert float(a.min()) >= 0.0 and float(a.max()) <= 255.0
+    off = ClipConfig(p_grey=0.0, p_noise=0.0, p_blur=0.0, p_lowres=0.0)
+    assert Appearance.draw(off, rng) == Appearance()
+    assert Appearance().apply(crop, rng) is crop
+    always = Appearance.draw(ClipConfig(p_grey=1.0, p_noise=1.0, p_blur=1.0, p_lowres=1.0), rng)
+    assert always.grey and always.noise_sigma > 0 and always.blur_sigma > 0 and always.down_factor > 1
+    with pytest.raises(ValueError, match="p_grey"):
+        ClipConfig(p_grey=1.5)
 
 
 def test_modality_and_init_mode_dropout_cover_every_subset(data_root, tiny_cfg):

@@ -67,6 +67,11 @@ class ClipConfig:
     modality_dropout: bool = True  # False: always use all of the reference sequence's modalities
     init_modes: tuple[str, ...] = INIT_MODES  # init modes to draw from (text modes need a sentence)
     cache_frames: int = 64  # decoded frames kept per sampler (LRU), per DataLoader worker
+    # --- sensor-like appearance augmentation of RGB crops, drawn once per clip (template and search alike)
+    p_grey: float = 0.2  # grey frames replicated to 3 channels (monochrome / DAVIS APS cameras)
+    p_noise: float = 0.3  # additive Gaussian noise, sigma U(2, 10) grey levels
+    p_blur: float = 0.2  # Gaussian blur, sigma U(0.5, 1.5) crop pixels
+    p_lowres: float = 0.2  # low resolution: down by U(2, 4) and back up (small or distant sensors)
 
     def __post_init__(self) -> None:
         """Reject impossible values with a message naming the field."""
@@ -76,7 +81,7 @@ class ClipConfig:
                 raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
         if self.template_gap < 0 or self.cache_frames < 0:
             raise ValueError("template_gap and cache_frames must be >= 0")
-        for name in ("p_extra_templates", "p_global"):
+        for name in ("p_extra_templates", "p_global", "p_grey", "p_noise", "p_blur", "p_lowres"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}: must lie in [0, 1], got {getattr(self, name)!r}")
         for name in ("center_jitter", "scale_jitter", "template_jitter"):
@@ -227,6 +232,59 @@ def box_in_crop(box: Sequence[float] | None, window: CropWindow) -> tuple[float,
     return (float(x1), float(y1), float(x2 - x1), float(y2 - y1))
 
 
+@dataclass(frozen=True)
+class Appearance:
+    """One clip's RGB appearance augmentation: grey, noise sigma, blur sigma, down-factor (default: off)."""
+
+    grey: bool = False
+    noise_sigma: float = 0.0
+    blur_sigma: float = 0.0
+    down_factor: float = 1.0
+
+    @classmethod
+    def draw(cls, cfg: ClipConfig, rng: random.Random) -> Appearance:
+        """Draw one clip's augmentation from the ClipConfig probabilities."""
+        return cls(
+            grey=rng.random() < cfg.p_grey,
+            noise_sigma=rng.uniform(2.0, 10.0) if rng.random() < cfg.p_noise else 0.0,
+            blur_sigma=rng.uniform(0.5, 1.5) if rng.random() < cfg.p_blur else 0.0,
+            down_factor=rng.uniform(2.0, 4.0) if rng.random() < cfg.p_lowres else 1.0,
+        )
+
+    def apply(self, rgb: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        """Augment one ``(3, S, S)`` RGB crop in [0, 255]; the noise is drawn anew for every crop."""
+        out = rgb
+        if self.grey:
+            out = (0.299 * out[0] + 0.587 * out[1] + 0.114 * out[2]).expand(3, -1, -1)
+        if self.down_factor > 1.0:
+            size = out.shape[-1]
+            small = max(int(round(size / self.down_factor)), 4)
+            out = F.interpolate(out[None], size=(small, small), mode="area")
+            out = F.interpolate(out, size=(size, size), mode="bilinear", align_corners=False)[0]
+        if self.blur_sigma > 0.0:
+            radius = max(int(math.ceil(2.5 * self.blur_sigma)), 1)
+            x = torch.arange(-radius, radius + 1, dtype=out.dtype)
+            kernel = torch.exp(-0.5 * (x / self.blur_sigma) ** 2)
+            kernel = (kernel / kernel.sum()).view(1, 1, 1, -1).expand(3, 1, 1, -1)
+            padded = F.pad(out[None], (radius, radius, 0, 0), mode="replicate")
+            out = F.conv2d(padded, kernel, groups=3)
+            padded = F.pad(out, (0, 0, radius, radius), mode="replicate")
+            out = F.conv2d(padded, kernel.transpose(-1, -2), groups=3)[0]
+        if self.noise_sigma > 0.0:
+            gen = torch.Generator().manual_seed(rng.getrandbits(63))
+            out = out + self.noise_sigma * torch.randn(out.shape, generator=gen, dtype=out.dtype)
+        return out.clamp(0.0, 255.0).contiguous() if out is not rgb else rgb
+
+
+def _augment_rgb(
+    crops: dict[str, torch.Tensor], look: Appearance, rng: random.Random
+) -> dict[str, torch.Tensor]:
+    """Apply a clip's appearance augmentation to the RGB crop of one frame (other modalities unchanged)."""
+    if "rgb" in crops:
+        crops["rgb"] = look.apply(crops["rgb"], rng)
+    return crops
+
+
 class ClipSampler:
     """Draws batches of training clips from a list of sequences (see the module docstring)."""
 
@@ -333,6 +391,7 @@ class ClipSampler:
         first = rng.randint(min(lo, hi), hi) if hi >= lo else hi
         frames = [min(first + k * step, n - 1) for k in range(cc.clip_len)]
         mods = recipe.modalities
+        look = Appearance.draw(cc, rng)
 
         templates = None
         if recipe.uses_template:
@@ -350,7 +409,7 @@ class ClipSampler:
                 if k > 0:  # refreshed templates are centred on the tracker's (imperfect) estimate
                     box = self._jitter(box, rng, cc.template_jitter, cc.template_jitter)
                 window = _box_window(box, tc.template_factor, 1.0, (src.height, src.width), mc.template_size)
-                for m, t in crop_sources(src, window, mc.event_bins).items():
+                for m, t in _augment_rgb(crop_sources(src, window, mc.event_bins), look, rng).items():
                     crops[m].append(t)
             templates = {m: torch.stack(v, 0) for m, v in crops.items()}
 
@@ -374,7 +433,7 @@ class ClipSampler:
                 window = _box_window(
                     prev, tc.search_factor, tc.min_search_side, (src.height, src.width), mc.search_size
                 )
-            search.append(crop_sources(src, window, mc.event_bins))
+            search.append(_augment_rgb(crop_sources(src, window, mc.event_bins), look, rng))
             windows.append((window.x0, window.y0, window.side, window.out_size))
             boxes.append(box_in_crop(seq.boxes[f], window) if seq.valid[f] else None)
         return templates, search, boxes, frames, windows
