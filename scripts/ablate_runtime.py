@@ -1,0 +1,208 @@
+"""Runtime-policy ablation: each tracker-config change alone, on every test set, AUC beside the baselines.
+
+Runs ``mamba[box|rgb]`` with the shipped (or given) checkpoint once per variant (a set of ``tracker:``
+overrides, the same ones ``mamba-tracking eval --set KEY=VALUE`` takes: each change alone on top of the
+policy of 02a33bc, plus the config as shipped now) on each dataset root, appends one JSON
+line per (set, variant) to ``<out>/ablation.jsonl`` (a rerun skips what is there, so an interrupted run
+resumes), and writes ``<out>/ablation.md``: one row per variant, one AUC column per set, plus the OpenCV
+baselines read from ``--baselines SET=SUMMARY_JSON`` (an ``eval`` summary.json of the same sequences).
+
+Example (the table in docs/evaluation.md)::
+
+    .venv/bin/python scripts/ablate_runtime.py --out docs/evaluation/ablation \\
+        --set test=/work/data/test --set test2=/work/data/test2 --set real=/work/data/real \\
+        --baselines test=docs/evaluation/summary.json --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+#: The policy of main at 02a33bc (what the issue measured): every runtime knob added since then off.
+OLD_POLICY: dict[str, Any] = {
+    "margin_on_prior": False,
+    "relocalise_after": 1,
+    "low_confidence_box": "candidate",
+    "motion_momentum": 0.0,
+    "size_penalty_k": 0.0,
+    "size_rate_from_score": True,
+    "global_window_influence": 0.0,
+    "memory_update_min_kappa": -1.0,
+    "template_update_interval": 1,
+}
+
+#: Each change alone on top of the old policy: name -> (changed knobs, what it tests).
+CHANGES: dict[str, tuple[dict[str, Any], str]] = {
+    "old policy (02a33bc)": ({}, "every new knob off: the policy the issue measured"),
+    "never relocalise (tau -1)": ({"tau": -1.0}, "reference from the issue: always local search"),
+    "margin on prior map": ({"margin_on_prior": True}, "cls margin on the Hanning-weighted map"),
+    "relocalise after 5": ({"relocalise_after": 5}, "hysteresis before a full-frame search"),
+    "relocalise after 10 + hold": (
+        {"relocalise_after": 10, "low_confidence_box": "hold"},
+        "long hysteresis, hold the box meanwhile",
+    ),
+    "hold box when unsure": ({"low_confidence_box": "hold"}, "report the last box below tau"),
+    "motion model 0.5": ({"motion_momentum": 0.5}, "constant-velocity search centre"),
+    "motion 0.5 + predict": (
+        {"motion_momentum": 0.5, "low_confidence_box": "predict"},
+        "and report the prediction below tau",
+    ),
+    "size penalty k=0.3": ({"size_penalty_k": 0.3}, "SiamRPN scale / aspect penalty"),
+    "size rate without score": ({"size_rate_from_score": False}, "fixed size update rate 0.5"),
+    "template every 10 frames": ({"template_update_interval": 10}, "fewer template refreshes"),
+    "memory gated at kappa 0.25": ({"memory_update_min_kappa": 0.25}, "SSM state kept through unsure frames"),
+    "global prior 0.3": ({"global_window_influence": 0.3}, "position prior in full-frame search"),
+}
+
+#: Variants run: every change on top of the old policy, and the config as shipped now (no overrides).
+VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
+    **{name: ({**OLD_POLICY, **change}, what) for name, (change, what) in CHANGES.items()},
+    "config as shipped": ({}, "the `tracker:` section of config/small.yaml now"),
+}
+
+
+def run_variants(
+    sets: dict[str, str], out: Path, checkpoint: str, workers: int, only: list[str] | None
+) -> list[dict[str, Any]]:
+    """Evaluate every (set, variant) not yet in ``out/ablation.jsonl``; return all rows of the file."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from mamba_tracking_ros.eval.runner import ModelSpec, run_evaluation
+    from mamba_tracking_ros.model.checkpoint import resolve_checkpoint
+    from mamba_tracking_ros.model.config import load_model_config
+
+    resolved = resolve_checkpoint(checkpoint, load_model_config("small"))
+    path = out / "ablation.jsonl"
+    rows = read_rows(path)
+    done = {(r["set"], r["variant"]) for r in rows}
+    for set_name, root in sets.items():
+        for name, (overrides, _) in VARIANTS.items():
+            if (set_name, name) in done or (only and name not in only):
+                continue
+            start = time.time()
+            spec = ModelSpec(
+                config="small",
+                checkpoint=None if resolved is None else str(resolved),
+                device="cpu",
+                tracker_overrides=tuple(sorted(overrides.items())),
+            )
+            summary = run_evaluation(
+                "project",
+                root,
+                out / "runs" / set_name / name.replace(" ", "_"),
+                trackers=["mamba"],
+                inits=["box"],
+                modality_sets=["rgb"],
+                model=spec,
+                workers=workers,
+                threads=1,
+                progress=False,
+            )
+            tracker = summary["trackers"][0]
+            row = {
+                "set": set_name,
+                "variant": name,
+                "overrides": overrides,
+                "auc": tracker["auc"],
+                "precision_20": tracker["precision_20"],
+                "sequences": tracker["num_sequences"],
+                "seconds": round(time.time() - start, 1),
+            }
+            print(
+                f"{set_name:8s} {name:32s} AUC {row['auc']:5.1f}  P@20 {row['precision_20']:5.1f}", flush=True
+            )
+            with path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            rows.append(row)
+    return rows
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines written so far (none when the file does not exist)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def baseline_rows(baselines: dict[str, str]) -> dict[str, dict[str, float]]:
+    """``{tracker: {set: AUC}}`` for the box|rgb rows of each set's eval summary.json (OpenCV baselines)."""
+    table: dict[str, dict[str, float]] = {}
+    for set_name, summary_path in baselines.items():
+        summary = json.loads(Path(summary_path).read_text())
+        for tracker in summary["trackers"]:
+            if tracker["kind"] != "mamba" and tracker["init"] == "box":
+                table.setdefault(tracker["name"], {})[set_name] = tracker["auc"]
+    return table
+
+
+def write_table(rows: list[dict[str, Any]], sets: list[str], baselines: dict[str, str], path: Path) -> None:
+    """The Markdown ablation table: variants x sets (AUC), the change against the first row, baselines."""
+    auc = {(r["set"], r["variant"]): r["auc"] for r in rows}
+    first = next(iter(CHANGES))
+    lines = [
+        "| variant (`--set` overrides) | " + " | ".join(f"{s} AUC (Δ)" for s in sets) + " | what it tests |",
+        "|---|" + "---:|" * len(sets) + "---|",
+    ]
+    for name, (_, what) in VARIANTS.items():
+        cells = []
+        for s in sets:
+            value = auc.get((s, name))
+            if value is None:
+                cells.append("—")
+            elif name == first or (s, first) not in auc:
+                cells.append(f"{value:.1f}")
+            else:
+                cells.append(f"{value:.1f} ({value - auc[(s, first)]:+.1f})")
+        change = CHANGES[name][0] if name in CHANGES else {}
+        knobs = ", ".join(f"{k}={v}" for k, v in change.items()) or "—"
+        lines.append(f"| {name} (`{knobs}`) | " + " | ".join(cells) + f" | {what} |")
+    for tracker, values in baseline_rows(baselines).items():
+        cells = [f"{values[s]:.1f}" if s in values else "—" for s in sets]
+        label = tracker.replace("|", "\\|")
+        lines.append(f"| {label} | " + " | ".join(cells) + " | OpenCV baseline, same sequences |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    """``NAME=VALUE`` arguments -> dict (ValueError naming the flag otherwise)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{flag}: expected NAME=VALUE, got {item!r}")
+        out[name] = value
+    return out
+
+
+def main() -> int:
+    """Parse the arguments, run the missing variants, write the table."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True, type=Path, help="output folder (ablation.jsonl, ablation.md)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=ROOT", help="a test set (repeatable)")
+    p.add_argument("--baselines", action="append", default=[], metavar="NAME=SUMMARY_JSON")
+    p.add_argument("--checkpoint", default="default", help="model checkpoint (default: the shipped one)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--only", default=None, help="comma list of variant names to run")
+    p.add_argument("--table-only", action="store_true", help="only rewrite ablation.md from ablation.jsonl")
+    args = p.parse_args()
+    sets = _pairs(args.set, "--set")
+    baselines = _pairs(args.baselines, "--baselines")
+    args.out.mkdir(parents=True, exist_ok=True)
+    only = [v.strip() for v in args.only.split(",")] if args.only else None
+    if args.table_only:
+        rows = read_rows(args.out / "ablation.jsonl")
+    else:
+        rows = run_variants(sets, args.out, args.checkpoint, args.workers, only)
+    names = list(sets) or list(dict.fromkeys(r["set"] for r in rows))
+    write_table(rows, names, baselines, args.out / "ablation.md")
+    print(f"table: {args.out / 'ablation.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
