@@ -223,7 +223,7 @@ def test_vtuav_sparse_boxes_every_tenth_frame(tmp_path: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------- FE108 / COESOT / FELT
-def test_fe108_converted_aps_dvs_exposes_event_images_not_streams(tmp_path: Path) -> None:
+def test_fe108_converted_aps_dvs_exposes_event_images_as_events(tmp_path: Path) -> None:
     """aps/frame0000.png grey APS + dvs/frame0000.png event images, groundtruth_rect.txt (comma)."""
     seq = tmp_path / "airplane_mul222"
     rng = np.random.default_rng(0)
@@ -236,7 +236,7 @@ def test_fe108_converted_aps_dvs_exposes_event_images_not_streams(tmp_path: Path
     s = open_dataset("fe108", tmp_path).sequence("airplane_mul222")
     assert np.isnan(s.boxes[2]).all() and list(s.valid) == [True, True, False]
     f = s.frame(1)
-    assert f.modalities == ("rgb",) and f.events is None
+    assert f.modalities == ("rgb", "events") and s.events is None  # events: converted event image
     np.testing.assert_array_equal(f.rgb, np.repeat(aps[1][:, :, None], 3, axis=2))
     np.testing.assert_array_equal(s.event_frame(2), dvs[2])
 

@@ -183,10 +183,10 @@ def check_inputs(seq: TrackingSequence, spec: TrackerSpec) -> None:
 
 
 def frame_size(seq: TrackingSequence) -> tuple[int, int]:
-    """(height, width) of the sequence's pixel frame: sensor size, else the first RGB / thermal image's."""
+    """(height, width) of the pixel frame: the sensor size, else the first RGB/thermal/event image's."""
     if seq.sensor_size is not None:
         return seq.sensor_size
-    paths = seq.rgb_paths if seq.rgb_paths is not None else seq.thermal_paths
+    paths = seq.rgb_paths or seq.thermal_paths or seq.event_frame_paths
     if not paths:
         raise ValueError(f"size: sequence {seq.name} has no images and no sensor size")
     from PIL import Image

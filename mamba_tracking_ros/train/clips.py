@@ -145,11 +145,11 @@ class _Sources:
 
 
 def _frame_size(seq: TrackingSequence, index: int) -> tuple[int, int]:
-    """(height, width) the events refer to: the sensor size, else the RGB / thermal image's (header only)."""
+    """(height, width) the events refer to: the sensor size, else the RGB/thermal/event image's (header)."""
     if seq.sensor_size is not None:
         return int(seq.sensor_size[0]), int(seq.sensor_size[1])
-    paths = seq.rgb_paths if seq.rgb_paths is not None else seq.thermal_paths
-    if paths is None:
+    paths = seq.rgb_paths or seq.thermal_paths or seq.event_frame_paths
+    if not paths:
         raise ValueError(f"events: sequence {seq.name} has no image and no sensor size")
     with Image.open(paths[index]) as image:
         width, height = image.size

@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
+from mamba_tracking_ros.data.event_frames import event_image_to_window
 from mamba_tracking_ros.tracking.frame import EventWindow, Frame
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -288,10 +289,12 @@ class TrackingSequence:
     """One annotated tracking sequence of any supported dataset; images load lazily in :meth:`frame`.
 
     ``rgb_paths``/``thermal_paths``/``event_frame_paths`` hold one path per frame (or None when the dataset
-    lacks the modality). ``event_frame_paths`` are event *images* rendered by the dataset authors (not an
-    event stream; they are exposed by :meth:`event_frame` only). ``events`` is a raw stream sliced per frame
-    by ``timestamps``. ``modality_boxes`` keeps per-modality ground truth where a dataset stores it
-    (e.g. RGBT234 ``visible.txt``/``infrared.txt``); ``boxes`` is the dataset's evaluation ground truth.
+    lacks the modality). ``event_frame_paths`` are event *images* rendered by the dataset authors
+    (:meth:`event_frame` as stored); without a raw stream they are the ``events`` modality, converted to
+    pseudo-events by :func:`~mamba_tracking_ros.data.event_frames.event_image_to_window`. ``events`` is a raw
+    stream sliced per frame by ``timestamps``; it is preferred when both exist. ``modality_boxes`` keeps
+    per-modality ground truth where a dataset stores it (e.g. RGBT234 ``visible.txt``/``infrared.txt``);
+    ``boxes`` is the dataset's evaluation ground truth.
     """
 
     name: str
@@ -368,7 +371,7 @@ class TrackingSequence:
         present = (
             ("rgb", self.rgb_paths is not None),
             ("thermal", self.thermal_paths is not None),
-            ("events", self.events is not None),
+            ("events", self.events is not None or self.event_frame_paths is not None),
         )
         return tuple(m for m, ok in present if ok)
 
@@ -390,10 +393,14 @@ class TrackingSequence:
 
     def event_window_us(self, i: int) -> tuple[int, int]:
         """The frame's event window ``[t_start, t_end)`` in microseconds: from the previous frame's time
-        (for frame 0, one frame interval earlier) up to this frame's time, so windows tile the stream."""
+        (for frame 0, one frame interval earlier) up to this frame's time, so windows tile the stream.
+        Without stored timestamps the nominal frame times ``i / nominal_fps`` are used."""
         i = self._index(i)
         if self.timestamps is None:
-            raise ValueError(f"timestamps: sequence {self.name} has no frame timestamps")
+            return (
+                int(round((i - 1) * 1e6 / self.nominal_fps)),
+                int(round(i * 1e6 / self.nominal_fps)),
+            )
         us = np.rint(self.timestamps * 1e6).astype(np.int64)
         end = int(us[i])
         if i > 0:
@@ -425,19 +432,28 @@ class TrackingSequence:
         return load_image(self.event_frame_paths[self._index(i)])
 
     def event_window(self, i: int) -> EventWindow:
-        """The raw events of frame ``i``'s window (see :meth:`event_window_us`)."""
-        if self.events is None:
-            raise ValueError(f"events: sequence {self.name} has no event stream")
+        """Frame ``i``'s events (window: :meth:`event_window_us`): the raw stream, else the event image."""
+        if self.events is None and self.event_frame_paths is None:
+            raise ValueError(f"events: sequence {self.name} has no event stream and no event images")
         start, end = self.event_window_us(i)
-        return self.events.window(start, end)
+        if self.events is not None:
+            return self.events.window(start, end)
+        path = self.event_frame_paths[self._index(i)]
+        try:
+            return event_image_to_window(load_image(path), start, end)
+        except ValueError as exc:
+            raise ValueError(f"events: {path}: {exc}") from exc
 
     def frame(self, i: int) -> Frame:
         """Load frame ``i`` as a tracker :class:`~mamba_tracking_ros.tracking.Frame` (lazily read)."""
         i = self._index(i)
         rgb = self.rgb(i) if self.rgb_paths is not None else None
         thermal = self.thermal(i) if self.thermal_paths is not None else None
-        events = self.event_window(i) if self.events is not None else None
+        events = self.event_window(i) if "events" in self.modalities else None
         size = None if (rgb is not None or thermal is not None) else self.sensor_size
+        if size is None and rgb is None and thermal is None and self.event_frame_paths is not None:
+            with Image.open(self.event_frame_paths[i]) as img:  # events-only: the event image's size
+                size = (img.height, img.width)
         return Frame(rgb=rgb, thermal=thermal, events=events, timestamp=self.timestamp(i), size=size)
 
 

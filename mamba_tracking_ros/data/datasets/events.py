@@ -2,7 +2,8 @@
 
 These releases store the DVS output that trackers use as *event images* (frames rendered from the events
 by the dataset authors), next to the APS intensity frames. Those images are exposed as
-``TrackingSequence.event_frame_paths`` / ``event_frame(i)``; they are not turned into an event stream.
+``TrackingSequence.event_frame_paths`` / ``event_frame(i)``; without a raw stream they are the ``events``
+modality, converted to pseudo-events per frame (:mod:`mamba_tracking_ros.data.event_frames`).
 
 FE108's raw ``events.aedat4`` (when present next to the frames) is read with ``dv-processing`` as the raw
 event stream: ``TrackingSequence.events`` is an :class:`~mamba_tracking_ros.data.aedat.AedatEventStream`
