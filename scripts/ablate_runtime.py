@@ -25,6 +25,7 @@ from typing import Any
 
 #: The policy of main at 02a33bc (what the issue measured): every runtime knob added since then off.
 OLD_POLICY: dict[str, Any] = {
+    "appearance_weight": 0.0,
     "margin_on_prior": False,
     "relocalise_after": 1,
     "low_confidence_box": "candidate",
@@ -57,6 +58,7 @@ CHANGES: dict[str, tuple[dict[str, Any], str]] = {
     "template every 10 frames": ({"template_update_interval": 10}, "fewer template refreshes"),
     "memory gated at kappa 0.25": ({"memory_update_min_kappa": 0.25}, "SSM state kept through unsure frames"),
     "global prior 0.3": ({"global_window_influence": 0.3}, "position prior in full-frame search"),
+    "colour appearance w=5": ({"appearance_weight": 5.0}, "re-rank look-alikes by colour histogram"),
 }
 
 #: Variants run: every change on top of the old policy, and the config as shipped now (no overrides).

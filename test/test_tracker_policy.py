@@ -144,3 +144,57 @@ def test_memory_is_not_carried_through_low_confidence_frames(net: torch.nn.Modul
         free.update(scene(i))
     assert before and all(torch.equal(before[k], v) for k, v in gated.memory.states.items())
     assert any(not torch.equal(before[k], v) for k, v in free.memory.states.items())
+
+
+def test_colour_histogram_and_similarity() -> None:
+    """Same colours give BC 1, disjoint colours BC 0; the inner part excludes the border; bad shapes fail."""
+    from mamba_tracking_ros.tracking.appearance import AppearanceModel, bhattacharyya, colour_histogram
+
+    image = np.zeros((40, 80, 3), dtype=np.uint8)
+    image[:, :40] = (200, 30, 30)  # red half
+    image[:, 40:] = (30, 30, 200)  # blue half
+    image[0:2, 0:40] = (30, 200, 30)  # a green border row inside the red box, left out by inner=0.7
+    red = colour_histogram(image, (0, 0, 40, 40))
+    blue = colour_histogram(image, (40, 0, 40, 40))
+    assert red is not None and blue is not None and red.sum() == pytest.approx(1.0)
+    assert bhattacharyya(red, red) == pytest.approx(1.0)
+    assert bhattacharyya(red, blue) == pytest.approx(0.0)
+    assert colour_histogram(image, (200, 0, 10, 10)) is None  # outside the image
+    model = AppearanceModel(update_rate=0.5)
+    assert not model.ready and np.all(model.similarity(image, [(0, 0, 40, 40)]) == 1.0)
+    model.set(image, (0, 0, 40, 40))
+    sims = model.similarity(image, [(0, 0, 40, 40), (40, 0, 40, 40)])
+    assert sims[0] == pytest.approx(1.0) and sims[1] == pytest.approx(0.0)
+    model.update(image, (40, 0, 40, 40))  # half red, half blue now
+    assert model.similarity(image, [(40, 0, 40, 40)])[0] == pytest.approx(np.sqrt(0.5))
+    with pytest.raises(ValueError, match="rgb"):
+        colour_histogram(image[..., 0], (0, 0, 10, 10))
+    with pytest.raises(ValueError, match="appearance_weight"):
+        TrackerConfig(appearance_weight=-1.0)
+
+
+def test_appearance_reranking_keeps_the_target_against_a_brighter_look_alike(net: torch.nn.Module) -> None:
+    """Two same-shape objects, the target red and a look-alike blue: the tracker's colour factor reverses a
+    ranking that favours the blue one (the factor multiplies the ranking map and the margin values)."""
+    from mamba_tracking_ros.tracking.tracker import APPEARANCE_CELLS
+
+    assert APPEARANCE_CELLS >= 1
+    canvas = np.full((H, W, 3), 90, dtype=np.uint8)
+    target, other = (50, 40, 20, 30), (95, 40, 20, 30)
+    canvas[40:70, 50:70] = (220, 40, 40)
+    canvas[40:70, 95:115] = (40, 40, 220)
+    frame = Frame(rgb=canvas, timestamp=0.0)
+    on = Tracker(model=net, tracker_config={"appearance_weight": 5.0, "tau": -1.0, "window_influence": 0.0})
+    on.start(frame, box=target)
+    red_hist_sims = on._appearance.similarity(canvas, [target, other])
+    assert red_hist_sims[0] > 0.9 > 0.1 > red_hist_sims[1]
+    ranked = np.zeros((8, 8))
+    boxes = np.zeros((64, 4))
+    window = on._search_window(on._prepare(frame), SearchMode.LOCAL)
+    for cell, (x, y, w, h) in ((0, target), (1, other)):  # cell 1 ranks higher before the check
+        x0, y0 = (x - window.x0) / window.scale, (y - window.y0) / window.scale
+        boxes[cell] = (x0, y0, x0 + w / window.scale, y0 + h / window.scale)
+    ranked.flat[0], ranked.flat[1] = 0.5, 0.6
+    factor = on._appearance_factor(canvas, ranked, boxes, window)
+    assert factor[0] * 0.5 > factor[1] * 0.6  # the check reverses the order
+    assert np.all(factor[2:] <= 1.0)

@@ -28,9 +28,7 @@ class TrackerConfig:
     window_influence: float = 0.35  # local mode: ranked = (1 - w) * sigmoid + w * hanning (0 disables)
     top_k: int = 5  # candidates (local maxima of the score map) scored by the MVLM confidence
     size_update_rate: float = 0.5  # local: w,h move towards the predicted size by rate (* score); 1: off
-    size_penalty_k: float = (
-        0.0  # local: SiamRPN scale/aspect change penalty on scores (0: off)
-    )
+    size_penalty_k: float = 0.0  # local: SiamRPN scale/aspect change penalty on scores (0: off)
     size_rate_from_score: bool = True  # multiply size_update_rate by the peak's sigmoid score (SiamRPN-style)
     # --- runtime policy (what happens on ambiguous / low-confidence frames)
     margin_on_prior: bool = False  # local mode: the classification margin is taken on the prior-weighted map
@@ -38,6 +36,8 @@ class TrackerConfig:
     low_confidence_box: str = "candidate"  # box reported below tau: "candidate" | "hold" (last) | "predict"
     motion_momentum: float = 0.0  # constant-velocity model: v = m*v + (1-m)*displacement (0: no motion model)
     global_window_influence: float = 0.0  # global mode: weight of a broad prior centred on the last position
+    appearance_weight: float = 0.0  # re-rank candidates by exp(-w * (1 - colour-histogram BC)) (0: off)
+    appearance_update_rate: float = 0.05  # EWMA weight of a confident frame's colour histogram
     memory_update_min_kappa: float = -1.0  # carry the SSM final state only when kappa >= this (-1: always)
     # --- template clip (MambaVLT)
     template_clip_len: int = 3  # K template frames: the initial one is kept, the other K-1 refreshed (FIFO)
@@ -73,8 +73,10 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         """Validate ranges; a bad value raises ValueError naming the field."""
         positive = ("search_factor", "template_factor", "min_search_side", "min_box_size")
-        if not (isinstance(self.size_penalty_k, (int, float)) and 0.0 <= self.size_penalty_k < 100.0):
-            raise ValueError(f"size_penalty_k: must be in [0, 100), got {self.size_penalty_k!r}")
+        for name in ("size_penalty_k", "appearance_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.0 <= value < 100.0):
+                raise ValueError(f"{name}: must be in [0, 100), got {value!r}")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -88,6 +90,7 @@ class TrackerConfig:
             "size_update_rate",
             "motion_momentum",
             "global_window_influence",
+            "appearance_update_rate",
         )
         for name in unit:
             value = getattr(self, name)

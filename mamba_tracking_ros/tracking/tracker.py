@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from mamba_tracking_ros.model.types import MODALITIES, TextFeatures, TrackMemory
+from mamba_tracking_ros.tracking.appearance import AppearanceModel
 from mamba_tracking_ros.tracking.confidence import MarginConfidence
 from mamba_tracking_ros.tracking.config import TrackerConfig, load_tracker_config
 from mamba_tracking_ros.tracking.frame import Frame
@@ -61,6 +62,10 @@ from mamba_tracking_ros.tracking.geometry import (
 from mamba_tracking_ros.tracking.inference import InferenceEngine, unpack_outputs
 
 LOG = logging.getLogger(__name__)
+
+
+#: Best-ranked cells whose colour histogram is compared with the target's (appearance re-ranking).
+APPEARANCE_CELLS = 12
 
 
 class SearchMode(str, Enum):
@@ -207,6 +212,7 @@ class Tracker:
             cls_scale_floor=cfg.cls_scale_floor,
             scale_momentum=cfg.scale_momentum,
         )
+        self._appearance = AppearanceModel(update_rate=cfg.appearance_update_rate)
         self._text: TextFeatures | None = None
         self.reset()
 
@@ -274,6 +280,7 @@ class Tracker:
         self._last_refresh = -1
         self._started = False
         self._velocity = (0.0, 0.0)  # constant-velocity model: centre displacement per frame (pixels)
+        self._appearance.reset()
 
     def reset_memory(self) -> None:
         """Forget the temporal memory only (SSM state and MVLM confidence) and relocalise globally next frame.
@@ -302,6 +309,7 @@ class Tracker:
         self._low_count = 0
         if not keep_template:
             self._clips.clear()
+            self._appearance.reset()
             self._memory = TrackMemory()
             self._acquired = False
             self._state = TrackState.WAITING_FOR_TARGET
@@ -331,6 +339,8 @@ class Tracker:
         self._box = clip_box(init_box, prep.width, prep.height, cfg.min_box_size)
         self._acquired = True
         self._add_templates(prep, self._box, initial=True)
+        if cfg.appearance_weight > 0.0 and frame.rgb is not None:
+            self._appearance.set(frame.rgb, self._box)
         self._confidence.reset(memory=cfg.init_box_confidence)
         score, modalities = float("nan"), prep.frame.modalities
         if cfg.warm_memory_on_start:  # seed the SSM memory with the target at a known place
@@ -554,10 +564,21 @@ class Tracker:
             last_wh = (self._box[2] / window.scale, self._box[3] / window.scale)  # in crop pixels
             penalty = size_change_penalty(boxes, last_wh, cfg.size_penalty_k).reshape(scores.shape)
         ranked = self._rank(scores * penalty, mode, window)
+        margin_values = ranked if cfg.margin_on_prior and mode == SearchMode.LOCAL else None
+        rgb = prep.frame.rgb
+        if cfg.appearance_weight > 0.0 and rgb is not None and self._appearance.ready:
+            # a look-alike of another colour drops in the ranking and in the margin (its competitor value)
+            factor = self._appearance_factor(rgb, ranked, boxes, window)
+            margin_values = (scores.ravel() if margin_values is None else margin_values.ravel()) * factor
+            ranked = ranked * factor.reshape(ranked.shape)
         cand = self._candidates(ranked)
-        on_prior = cfg.margin_on_prior and mode == SearchMode.LOCAL
         estimate = self._confidence.evaluate(
-            scores.ravel(), boxes, cand, corr, stride, margin_values=ranked.ravel() if on_prior else None
+            scores.ravel(),
+            boxes,
+            cand,
+            corr,
+            stride,
+            margin_values=None if margin_values is None else margin_values.ravel(),
         )
         passing = np.flatnonzero(estimate.kappa >= cfg.tau)
         pick = int(passing[0]) if passing.size else 0  # candidates are sorted by rank: best of S_t, else best
@@ -594,6 +615,8 @@ class Tracker:
                 self._state = TrackState.LOST
             else:
                 self._state = TrackState.RELOCALISING
+        if kappa >= cfg.template_update_threshold and cfg.appearance_weight > 0.0 and rgb is not None:
+            self._appearance.update(rgb, self._box)
         if kappa >= cfg.template_update_threshold:
             due = self._frame_index - self._last_refresh >= cfg.template_update_interval
             if (self._clips and due) or (not self._clips and cfg.seed_template_from_text):
@@ -608,6 +631,20 @@ class Tracker:
             timestamp=prep.frame.timestamp,
             frame_index=self._frame_index,
         )
+
+    def _appearance_factor(
+        self, rgb: np.ndarray, ranked: np.ndarray, boxes: np.ndarray, window: CropWindow
+    ) -> np.ndarray:
+        """Per-cell ``exp(-appearance_weight * (1 - BC))`` for the ``APPEARANCE_CELLS`` best-ranked cells.
+
+        The other cells (ranked too low to become the pick or the competitor) keep a factor of 1.
+        """
+        factor = np.ones(ranked.size, dtype=np.float64)
+        top = np.argsort(-ranked.ravel(), kind="stable")[:APPEARANCE_CELLS]
+        cells = [xyxy_to_xywh(window.crop_to_image(boxes[c])) for c in top]
+        similarity = self._appearance.similarity(rgb, cells)
+        factor[top] = np.exp(-self.config.appearance_weight * (1.0 - similarity))
+        return factor
 
     def _update_velocity(self, box: Sequence[float]) -> None:
         """Constant-velocity model: EWMA of the centre displacement between two confident local frames."""
