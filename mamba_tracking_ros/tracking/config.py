@@ -31,12 +31,12 @@ class TrackerConfig:
     size_penalty_k: float = 0.0  # local: SiamRPN scale/aspect change penalty on scores (0: off)
     size_rate_from_score: bool = True  # multiply size_update_rate by the peak's sigmoid score (SiamRPN-style)
     # --- runtime policy (what happens on ambiguous / low-confidence frames)
-    margin_on_prior: bool = False  # local mode: the classification margin is taken on the prior-weighted map
+    margin_on_prior: bool = True  # local mode: the classification margin is taken on the prior-weighted map
     relocalise_after: int = 1  # consecutive frames below tau before the next frame searches the whole image
     low_confidence_box: str = "candidate"  # box reported below tau: "candidate" | "hold" (last) | "predict"
-    motion_momentum: float = 0.0  # constant-velocity model: v = m*v + (1-m)*displacement (0: no motion model)
+    motion_momentum: float = 0.5  # constant-velocity model: v = m*v + (1-m)*displacement (0: no motion model)
     global_window_influence: float = 0.0  # global mode: weight of a broad prior centred on the last position
-    appearance_weight: float = 0.0  # re-rank candidates by exp(-w * (1 - colour-histogram BC)) (0: off)
+    appearance_weight: float = 5.0  # re-rank candidates by exp(-w * (1 - colour-histogram BC)) (0: off)
     appearance_update_rate: float = 0.05  # EWMA weight of a confident frame's colour histogram
     memory_update_min_kappa: float = -1.0  # carry the SSM final state only when kappa >= this (-1: always)
     # --- template clip (MambaVLT)
