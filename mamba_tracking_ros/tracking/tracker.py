@@ -9,12 +9,15 @@ Per frame:
    ``search_size``; GLOBAL = the whole frame padded (centred) to a square, resized to ``global_search_size``;
 2. one network pass with the cached template-clip tokens, the sentence and the carried SSM memory;
 3. candidates = the ``top_k`` local maxima of the sigmoid score map (blended with a Hanning window in LOCAL
-   mode only), each decoded to a box; every grid cell's box is a potential competitor;
+   mode, centred on the constant-velocity prediction; optionally scaled by a size-change penalty, a global
+   position prior and a colour-histogram check against look-alikes), each decoded to a box; every grid cell's
+   box is a potential competitor (by default its margin is taken on the same prior-weighted values);
 4. MVLM margin confidence per candidate (:mod:`.confidence`); the ROI subset ``S_t = {kappa >= tau}``: when
    non-empty its best-ranked candidate is the result and the next frame searches locally (TRACKING),
-   otherwise the best-ranked candidate is reported and the next frame searches the whole image
-   (RELOCALISING; LOST after ``lost_after`` such frames in a row; WAITING_FOR_TARGET while a sentence-only
-   track has never been acquired);
+   otherwise the best-ranked candidate (or, per ``low_confidence_box``, the held / predicted box) is reported
+   and, after ``relocalise_after`` such frames, the next frame searches the whole image (RELOCALISING;
+   LOST after ``lost_after`` such frames in a row; WAITING_FOR_TARGET while a sentence-only track has never
+   been acquired);
 5. template clip (MambaVLT): when ``kappa >= template_update_threshold`` the crop around the result joins
    the clip (the initial template is kept; the other ``K - 1`` slots are a FIFO); tokens are computed once
    per refresh.
