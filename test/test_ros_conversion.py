@@ -135,6 +135,33 @@ def test_bad_frameset_names_the_field(mutate, field: str) -> None:
         frameset_to_frame(msg)
 
 
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda m: setattr(m, "event_width", 0), "events left out: event_width/event_height"),
+        (lambda m: setattr(m, "event_height", 0), "events left out: event_width/event_height"),
+        (lambda m: setattr(m, "event_p", np.full(len(m.event_p), 7, np.uint8)), "events left out: events.p"),
+        (lambda m: setattr(m.thermal, "encoding", "yuv422"), "thermal left out: thermal.encoding"),
+    ],
+)
+def test_bad_secondary_modality_is_left_out_beside_good_rgb(mutate, reason: str) -> None:
+    """With ``left_out``, bad events or thermal beside a good RGB image are dropped with the reason, not all."""
+    thermal = (3000 + 10 * RGB.mean(axis=2)).astype(np.uint16)
+    msg = _frameset(RGB, thermal, _events(50, W, H, 0))
+    mutate(msg)
+    with pytest.raises(ValueError):
+        frameset_to_frame(msg)  # without left_out the whole set is rejected, as before
+    left_out: list[str] = []
+    frame = frameset_to_frame(msg, left_out=left_out)
+    assert len(left_out) == 1 and left_out[0].startswith(reason)
+    assert "rgb" in frame.modalities and reason.split()[0] not in frame.modalities
+    np.testing.assert_array_equal(frame.rgb, RGB)
+    bad_rgb = _frameset(RGB, events=_events(50, W, H, 0))
+    bad_rgb.rgb.encoding = "yuv422"
+    with pytest.raises(ValueError, match="rgb.encoding"):
+        frameset_to_frame(bad_rgb, left_out=[])  # the reference image itself is never left out
+
+
 def test_thermal_nan_policy() -> None:
     """32FC1 thermal with NaN: 'fill' gives a finite image, 'raise' an ImageConversionError."""
     msg = _frameset(None)

@@ -146,6 +146,45 @@ def test_memory_is_not_carried_through_low_confidence_frames(net: torch.nn.Modul
     assert any(not torch.equal(before[k], v) for k, v in free.memory.states.items())
 
 
+def test_one_odd_sized_frame_is_not_tracked_and_the_track_goes_on(net: torch.nn.Module) -> None:
+    """One 64x48 frame in a 160x120 stream: LOST with the lowest confidence, the track itself unchanged."""
+    tracker = Tracker(model=net, tracker_config={"tau": -1.0})
+    tracker.start(scene(0), box=BOX)
+    tracker.update(scene(1))
+    box, memory = tracker._box, {k: v.clone() for k, v in tracker.memory.states.items()}
+    small = Frame(rgb=np.ascontiguousarray(BASE[:48, :64]), timestamp=0.2)
+    odd = tracker.update(small)
+    assert odd.state == TrackState.LOST and odd.confidence == -1.0
+    assert "image size changed from 160x120 to 64x48" in odd.note
+    assert odd.box[0] + odd.box[2] <= 64 and odd.box[1] + odd.box[3] <= 48  # in the odd frame's pixels
+    assert odd.box[2] == pytest.approx(box[2] * 64 / 160)  # the last box, scaled
+    assert tracker._box == box  # the track itself is untouched
+    assert all(torch.equal(memory[k], v) for k, v in tracker.memory.states.items())
+    back = tracker.update(scene(3))
+    assert back.state == TrackState.TRACKING and back.note == "" and back.modalities == ("rgb",)
+
+
+def test_a_lasting_size_change_rescales_the_box_and_relocalises(net: torch.nn.Module) -> None:
+    """size_change_frames frames in a row of a new size: adopted, box rescaled, memory reset, global."""
+    tracker = Tracker(model=net, tracker_config={"tau": -1.0, "size_change_frames": 2})
+    tracker.start(scene(0), box=BOX)
+    tracker.update(scene(1))
+
+    def half(i: int) -> Frame:
+        return Frame(rgb=np.ascontiguousarray(scene(i).rgb[::2, ::2]), timestamp=0.1 * i)
+
+    first = tracker.update(half(2))
+    assert first.state == TrackState.LOST and "frame not tracked" in first.note
+    box = tracker._box
+    adopted = tracker.update(half(3))
+    assert "box rescaled, memory reset, relocalising" in adopted.note
+    assert adopted.search_mode == SearchMode.GLOBAL
+    assert adopted.box[0] + adopted.box[2] <= W / 2 and adopted.box[1] + adopted.box[3] <= H / 2
+    assert box != tracker._box or adopted.box != box
+    after = tracker.update(half(4))
+    assert after.note == "" and after.state != TrackState.LOST
+
+
 def test_colour_histogram_and_similarity() -> None:
     """Same colours give BC 1, disjoint colours BC 0; the inner part excludes the border; bad shapes fail."""
     from mamba_tracking_ros.tracking.appearance import AppearanceModel, bhattacharyya, colour_histogram

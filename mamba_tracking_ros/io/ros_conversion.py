@@ -106,6 +106,7 @@ def frameset_to_frame(
     msg: Any,
     uc3_order: str = "bgr",
     thermal_nan_policy: str = "fill",
+    left_out: list[str] | None = None,
 ) -> Frame:
     """Convert a ``mamba_tracking_msgs/FrameSet`` into a validated tracker :class:`Frame`.
 
@@ -114,7 +115,9 @@ def frameset_to_frame(
     end rounded up; an all-zero time means "unset"). Event coordinates refer to the event sensor
     (``event_width`` x ``event_height``); when an image is present and its size differs, they are scaled to
     the image (the sensors are assumed to share the field of view, as a DAVIS camera's APS and DVS do).
-    Raises ``ValueError`` (``ImageConversionError`` for image fields) naming the bad field.
+    Raises ``ValueError`` (``ImageConversionError`` for image fields) naming the bad field. With a
+    ``left_out`` list, a bad thermal image or event window beside a good RGB image (or bad events beside good
+    thermal) is left out instead and its reason appended: the frame is tracked on what is valid.
     """
     rgb = thermal = None
     if msg.has_rgb:
@@ -124,14 +127,39 @@ def frameset_to_frame(
         except ImageConversionError as exc:
             raise ImageConversionError(f"rgb.{exc}") from exc
     if msg.has_thermal:
-        array, encoding = _decode_image(msg.thermal, "thermal")
         try:
-            thermal = to_thermal(array, encoding, nan_policy=thermal_nan_policy)  # type: ignore[arg-type]
-        except ImageConversionError as exc:
-            raise ImageConversionError(f"thermal.{exc}") from exc
+            array, encoding = _decode_image(msg.thermal, "thermal")
+            try:
+                thermal = to_thermal(array, encoding, nan_policy=thermal_nan_policy)  # type: ignore[arg-type]
+            except ImageConversionError as exc:
+                raise ImageConversionError(f"thermal.{exc}") from exc
+        except ValueError as exc:
+            if left_out is None or rgb is None:
+                raise
+            left_out.append(f"thermal left out: {exc}")
+    reference = rgb if rgb is not None else thermal
+    try:
+        events, size = _frameset_events(msg, reference)
+    except ValueError as exc:
+        if left_out is None or reference is None:
+            raise
+        left_out.append(f"events left out: {exc}")
+        events, size = None, None
+    return Frame(
+        rgb=rgb,
+        thermal=thermal,
+        events=events,
+        timestamp=stamp_to_seconds(msg.header.stamp),
+        size=size,
+    )
+
+
+def _frameset_events(
+    msg: Any, reference: np.ndarray | None
+) -> tuple[EventWindow | None, tuple[int, int] | None]:
+    """The FrameSet's event window (scaled to the reference image) and, without an image, the frame size."""
     events = None
     size: tuple[int, int] | None = None
-    reference = rgb if rgb is not None else thermal
     if msg.has_events:
         ev_w, ev_h = int(msg.event_width), int(msg.event_height)
         if ev_w <= 0 or ev_h <= 0:
@@ -162,13 +190,7 @@ def frameset_to_frame(
         events = EventWindow(x=x, y=y, t=t_ns // 1000, p=p, t_start=t_start, t_end=t_end)
         if reference is None:
             size = (ev_h, ev_w)
-    return Frame(
-        rgb=rgb,
-        thermal=thermal,
-        events=events,
-        timestamp=stamp_to_seconds(msg.header.stamp),
-        size=size,
-    )
+    return events, size
 
 
 # ---------------------------------------------------------------------------------------------- boxes

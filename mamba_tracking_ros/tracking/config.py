@@ -66,6 +66,7 @@ class TrackerConfig:
     )
     thermal_percentiles: tuple[float, float] = (1.0, 99.0)  # robust min-max for uint16 / float32 thermal
     stats_stride: int = 4  # pixel subsampling for per-frame statistics (thermal percentiles, padding mean)
+    size_change_frames: int = 3  # frames in a row of a new image size before the track adopts it (see update)
     # --- inference (see mamba_tracking_ros.tracking.inference)
     precision: str = "fp32"  # network pass under autocast: "fp32" (off), "bf16" or "fp16"; boxes stay fp32/64
     compile: str = "off"  # torch.compile: "off", "default", "reduce-overhead" (CUDA graphs), ... or a backend
@@ -109,6 +110,7 @@ class TrackerConfig:
         if not -1.0 <= self.init_box_confidence <= 1.0:
             raise ValueError(f"init_box_confidence: must be in [-1, 1], got {self.init_box_confidence!r}")
         ints = ("top_k", "template_clip_len", "template_update_interval", "lost_after", "stats_stride")
+        ints += ("size_change_frames",)
         for name in (*ints, "relocalise_after"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -33,7 +33,7 @@ import math
 import os
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -100,6 +100,7 @@ class TrackResult:
     modalities: tuple[str, ...]  # modalities that went through the network this frame
     timestamp: float
     frame_index: int  # 0 for the start() frame
+    note: str = ""  # why this frame was not tracked normally (e.g. its image size changed); "" otherwise
 
 
 @dataclass
@@ -141,13 +142,21 @@ class _TemplateClip:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """'auto' -> CUDA when available else CPU; anything else is passed to torch.device (ValueError if bad)."""
+    """'auto' -> CUDA when available else CPU; others via torch.device; ValueError if bad or not present."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device: not a torch device: {device!r}") from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ValueError(f"device: {device!r} requested but {why}; use 'cpu' or 'auto'")
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(f"device: {device!r} requested but only {count} CUDA device(s) are visible")
+    return resolved
 
 
 def _check_sentence(text: Any) -> str:
@@ -284,6 +293,8 @@ class Tracker:
         self._started = False
         self._velocity = (0.0, 0.0)  # constant-velocity model: centre displacement per frame (pixels)
         self._appearance.reset()
+        self._image_size: tuple[int, int] | None = None  # (width, height) of the track's frames
+        self._size_changes = 0  # consecutive frames of another size (see _size_changed)
 
     def reset_memory(self) -> None:
         """Forget the temporal memory only (SSM state and MVLM confidence) and relocalise globally next frame.
@@ -336,6 +347,7 @@ class Tracker:
         self._started = True
         self._frame_index = 0
         self._last_timestamp = frame.timestamp
+        self._image_size = (prep.width, prep.height)
         if init_box is None:  # sentence only (MVLM template-free): search the whole frame
             return self._track(prep, SearchMode.GLOBAL)
         cfg = self.config
@@ -384,8 +396,58 @@ class Tracker:
             self.reset_memory()
         self._last_timestamp = frame.timestamp
         self._frame_index += 1
+        note = ""
+        if self._image_size is not None and (prep.width, prep.height) != self._image_size:
+            unseen, note = self._size_changed(prep)
+            if unseen is not None:
+                return unseen
+        else:
+            self._size_changes = 0
         mode = self.next_search_mode
-        return self._track(prep, mode)
+        result = self._track(prep, mode)
+        return replace(result, note=note) if note else result
+
+    def _size_changed(self, prep: _Prepared) -> tuple[TrackResult | None, str]:
+        """A frame of another image size than the track's: a discontinuity, handled on purpose.
+
+        The first ``size_change_frames - 1`` such frames in a row are not tracked (a glitch: one odd frame
+        in a stream): the result is LOST with the lowest confidence and the last box scaled to the frame;
+        memory and templates are untouched, so the track goes on when the usual size comes back. When the
+        new size persists, it becomes the track's size: the box is rescaled, the temporal memory reset and
+        the target relocalised over the whole image from this frame on. Returns (that result or None, note).
+        """
+        old_w, old_h = self._image_size
+        sx, sy = prep.width / old_w, prep.height / old_h
+        box = self._box
+        scaled = None if box is None else (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+        self._size_changes += 1
+        change = f"image size changed from {old_w}x{old_h} to {prep.width}x{prep.height}"
+        if self._size_changes < self.config.size_change_frames:
+            shown = (0.0, 0.0, 1.0, 1.0) if scaled is None else scaled
+            note = (
+                f"{change}: frame not tracked (the track keeps its size until "
+                f"{self.config.size_change_frames} frames in a row have the new one)"
+            )
+            result = TrackResult(
+                box=clip_box(shown, prep.width, prep.height, self.config.min_box_size),
+                confidence=-1.0,
+                score=float("nan"),
+                search_mode=self._next_mode,
+                state=TrackState.LOST,
+                modalities=(),
+                timestamp=prep.frame.timestamp,
+                frame_index=self._frame_index,
+                note=note,
+            )
+            return result, note
+        self._size_changes = 0
+        self._image_size = (prep.width, prep.height)
+        if scaled is not None:
+            self._box = clip_box(scaled, prep.width, prep.height, self.config.min_box_size)
+        self._velocity = (0.0, 0.0)
+        self.reset_memory()
+        frames = self.config.size_change_frames
+        return None, f"{change} ({frames} frame(s) in a row): box rescaled, memory reset, relocalising"
 
     # ------------------------------------------------------------------ per-frame steps
     def _prepare(self, frame: Frame) -> _Prepared:
