@@ -551,3 +551,105 @@ def test_dvs_event_arrays(harness) -> None:
     np.testing.assert_array_equal(np.asarray(fs.event_x), x[sel])
     np.testing.assert_array_equal(np.asarray(fs.event_p), p[sel])
     assert (fs.event_width, fs.event_height) == (W, H)
+
+
+# ------------------------------------------------------------------------------------------- no silent loss
+
+
+def fs_ns(t: Time) -> int:
+    """builtin_interfaces/Time -> nanoseconds."""
+    return t.sec * 1_000_000_000 + t.nanosec
+
+
+def test_seq_starts_at_one_and_counts_published_sets(harness) -> None:
+    """FrameSet.seq is 1 for the first set and +1 per set; regular stamps infer no lost image."""
+    h = harness(modalities=["rgb"])
+    for i in range(6):
+        h.publish("rgb", make_image(T0 + i * 66 * MS, rgb_array(i), "rgb8"))
+    sets = h.wait_sets(6)
+    assert [fs.seq for fs in sets] == [1, 2, 3, 4, 5, 6]
+    assert [fs.images_lost for fs in sets] == [0] * 6
+    assert h.node.counters["rgb_images_lost"] == 0 and not h.tagged("rgb_images_lost")
+
+
+def test_stamp_gaps_count_images_lost_before_the_node(harness) -> None:
+    """RGB at 66 ms stamps, frames 6, 7 and 12 never sent: images_lost sums to 3, one log line names it."""
+    h = harness(modalities=["rgb"])
+    sent = [i for i in range(16) if i not in (6, 7, 12)]
+    for i in sent:
+        h.publish("rgb", make_image(T0 + i * 66 * MS, rgb_array(i), "rgb8"))
+    sets = h.wait_sets(len(sent))
+    by_stamp = {fs_ns(fs.header.stamp): fs.images_lost for fs in sets}
+    assert by_stamp[T0 + 8 * 66 * MS] == 2 and by_stamp[T0 + 13 * 66 * MS] == 1
+    assert sum(fs.images_lost for fs in sets) == 3
+    assert [fs.seq for fs in sets] == list(range(1, len(sent) + 1))  # sets lost in transport: none
+    assert h.node.counters["rgb_images_lost"] == 3
+    h.spin_until(lambda: h.tagged("rgb_images_lost"), what="rgb_images_lost log")
+    line = h.tagged("rgb_images_lost")
+    assert len(line) == 1 and line[0].level == 30
+    assert "2 images missing" in line[0].msg and "~66 ms" in line[0].msg and "driver or in DDS" in line[0].msg
+    # a bag loop (stamps 60 s back) resets the period estimate and counts nothing
+    for i in range(6):
+        h.publish("rgb", make_image(T0 - 60_000 * MS + i * 66 * MS, rgb_array(i), "rgb8"))
+    later = h.wait_sets(len(sent) + 6)[len(sent) :]
+    assert [fs.images_lost for fs in later] == [0] * 6 and h.node.counters["rgb_images_lost"] == 3
+    h.spin_until(lambda: any("rgb_images_lost" in m.msg for m in h.mine() if "counts since" in m.msg))
+    assert len(h.tagged("rgb_images_lost")) == 1
+
+
+def test_image_over_max_image_bytes_is_dropped_and_logged(harness) -> None:
+    """An image over max_image_bytes is dropped with one error line and a counter; a good one follows."""
+    h = harness(modalities=["rgb"], max_image_bytes=10_000)  # a 64x48 rgb8 frame is 9216 bytes
+    big = make_image(T0, np.zeros((100, 100, 3), np.uint8), "rgb8")  # 30000 bytes
+    h.publish("rgb", big)
+    h.publish("rgb", big)
+    h.spin_until(lambda: h.tagged("rgb_too_large"), what="rgb_too_large log")
+    line = h.tagged("rgb_too_large")
+    assert len(line) == 1 and line[0].level == 40  # ERROR
+    assert "30000 bytes" in line[0].msg and "max_image_bytes" in line[0].msg
+    assert h.node.counters["rgb_too_large"] == 2 and h.node.frame_sets_published == 0
+    h.publish("rgb", make_image(T0 + 66 * MS, rgb_array(1), "rgb8"))
+    fs = h.wait_sets(1)[0]
+    np.testing.assert_array_equal(decode(fs.rgb), rgb_array(1))
+    assert fs.seq == 1 and fs.images_lost == 0
+
+
+def test_zero_sensor_size_event_packets_are_rejected(harness) -> None:
+    """5 EventPackets of size 0x0 among valid ones are dropped, counted; every set keeps RGB, a valid size."""
+    h = harness(modalities=["rgb", "events"])
+    bad = {3, 4, 5, 6, 7}
+    edge = T0 - 30 * MS
+    for i in range(10):
+        stamp = T0 + i * 33 * MS
+        x, y, p, t = span_events(edge + 1, stamp + MS, 100, seed=i)
+        size = (0, 0) if i in bad else (W, H)
+        h.publish("events", mono_packet(edge, x, y, p, t - edge, seq=i, width=size[0], height=size[1]))
+        h.publish("rgb", make_image(stamp, rgb_array(i), "rgb8"))
+        edge = stamp + MS
+    sets = h.wait_sets(10)
+    for fs in sets:
+        assert fs.has_rgb and "rgb" in fs.modalities
+        assert not fs.has_events or (fs.event_width, fs.event_height) == (W, H)
+    assert sets[-1].has_events and len(sets[-1].event_x) > 0  # good packets after the bad ones come through
+    assert h.node.counters["events_zero_size"] == 5
+    line = h.tagged("events_zero_size")
+    assert len(line) == 1 and "sensor size 0x0 is not a valid sensor size" in line[0].msg
+    assert line[0].level == 40
+
+
+def test_zero_sensor_size_dvs_array_is_rejected(harness) -> None:
+    """A dv_ros2_msgs EventArray with width 0 is dropped and logged once; a valid array follows."""
+    h = harness(modalities=["rgb", "events"], required_modalities=["rgb", "events"], events_type="dvs_array")
+    x, y, p, t = span_events(T0, T0 + 40 * MS, 100, seed=4)
+    bad = dvs_array(T0, x, y, p, t)
+    bad.width = 0
+    h.publish("events", bad)
+    h.spin_until(lambda: h.tagged("events_zero_size"), what="events_zero_size log")
+    assert f"sensor size 0x{H} is not a valid sensor size" in h.tagged("events_zero_size")[0].msg
+    assert h.node.sync.buffered_events() == 0
+    h.publish("events", dvs_array(T0, x, y, p, t))
+    frame = T0 + 33 * MS
+    h.publish("rgb", make_image(frame, rgb_array(0), "rgb8"))
+    fs = h.wait_sets(1)[0]
+    assert (fs.event_width, fs.event_height) == (W, H)
+    np.testing.assert_array_equal(np.asarray(fs.event_t_ns), t[t < frame])

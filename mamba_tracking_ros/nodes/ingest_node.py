@@ -12,9 +12,10 @@ Run: ``python -m mamba_tracking_ros.nodes.ingest_node --ros-args -p required_mod
 from __future__ import annotations
 
 import array
+import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,39 @@ def _as_array(typecode: str, values: np.ndarray) -> array.array:
     out = array.array(typecode)
     out.frombytes(memoryview(np.ascontiguousarray(values)).cast("B"))
     return out
+
+
+class _StampGaps:
+    """Infers images lost before the node from gaps in one input's header stamps (see docs/ros.md)."""
+
+    HISTORY = 8  # positive stamp deltas the frame period is the median of
+    MIN_DELTAS = 4  # deltas needed before any loss is inferred
+    GAP_FACTOR = 1.5  # a delta longer than this many periods is a gap
+
+    def __init__(self, jump_ns: int) -> None:
+        """``jump_ns``: a stamp this far behind the newest one resets the estimate (bag loop)."""
+        self._jump_ns = jump_ns
+        self._deltas: deque[int] = deque(maxlen=self.HISTORY)
+        self._last: int | None = None
+
+    def push(self, stamp: int) -> tuple[int, int, int]:
+        """Record one stamp; return (images lost before it, previous stamp, period ns); (0, 0, 0) if none."""
+        last = self._last
+        if last is None or stamp < last - self._jump_ns:  # first stamp, or a new recording: start over
+            self._deltas.clear()
+            self._last = stamp
+            return 0, 0, 0
+        delta = stamp - last
+        if delta <= 0:  # duplicate or slightly out of order: the newest stamp stays the reference
+            return 0, 0, 0
+        self._last = stamp
+        lost, period = 0, 0
+        if len(self._deltas) >= self.MIN_DELTAS:
+            period = int(statistics.median(self._deltas))
+            if period > 0 and delta > self.GAP_FACTOR * period:
+                lost = max(round(delta / period) - 1, 0)
+        self._deltas.append(delta)  # gaps too: the median ignores a few, and follows a real rate change
+        return lost, last, period
 
 
 # name -> (type, default, description); QoS parameters are added per input below.
@@ -154,6 +188,12 @@ _PARAMETERS: dict[str, tuple[int, Any, str]] = {
         ParameterType.PARAMETER_DOUBLE,
         0.5,
         "A stamp this far behind the newest one of its input (bag loop) resets the synchroniser.",
+    ),
+    "max_image_bytes": (
+        ParameterType.PARAMETER_INTEGER,
+        32 * 1024 * 1024,
+        "Maximum frame size: an image whose data (or step * height) exceeds this many bytes is dropped "
+        "(counted as <modality>_too_large, logged once as an error).",
     ),
     "thermal_encodings": (
         ParameterType.PARAMETER_STRING_ARRAY,
@@ -253,6 +293,11 @@ class IngestNode(Node):
         self._allow_size_mismatch = bool(p["allow_size_mismatch"])
         self._evt3_resync_ns = int(p["evt3_resync_ms"] * _MS)
         self._jump_ns = int(p["time_jump_reset_s"] * 1e9)
+        self._max_image_bytes = int(p["max_image_bytes"])
+        if self._max_image_bytes < 1:
+            raise ValueError(f"max_image_bytes: must be >= 1, got {self._max_image_bytes}")
+        self._stamp_gaps = {mod: _StampGaps(self._jump_ns) for mod in IMAGE_MODALITIES}
+        self._images_lost_pending = 0  # inferred lost since the previous published set (FrameSet.images_lost)
         self._evt3_state: Evt3State | None = None
         self._evt3_offset_ns: int | None = None
         self._last_seq: int | None = None
@@ -352,10 +397,11 @@ class IngestNode(Node):
         )
 
     # ------------------------------------------------------------------ reporting
-    def _report(self, reason: str, text: str, level: str = _WARN) -> None:
-        """Count ``reason``; log it the first time only (later ones appear in the periodic summary)."""
-        self.counters[reason] += 1
-        if self.counters[reason] != 1:
+    def _report(self, reason: str, text: str, level: str = _WARN, count: int = 1) -> None:
+        """Count ``reason`` (``count`` times); log it the first time only (later: the periodic summary)."""
+        first = self.counters[reason] == 0
+        self.counters[reason] += count
+        if not first:
             return
         line = f"[{reason}] {text} (logged once; further occurrences are counted)"
         # one call site per severity: rclpy refuses a severity change at the same call site
@@ -419,6 +465,17 @@ class IngestNode(Node):
     def _on_image(self, modality: str, msg: Image) -> None:
         """Validate one image, fix what policy allows, queue it for pairing and publish completed sets."""
         now = time.monotonic_ns()
+        self._count_lost_images(modality, _stamp_ns(msg.header.stamp))
+        size = len(msg.data)
+        if size > self._max_image_bytes:
+            self._report(
+                f"{modality}_too_large",
+                f"{modality}: {msg.width}x{msg.height} {msg.encoding} image of {size} bytes exceeds "
+                f"max_image_bytes ({self._max_image_bytes}); image dropped (raise max_image_bytes if frames "
+                "this large are intended; see docs/ros.md)",
+                _ERROR,
+            )
+            return
         enc = msg.encoding
         allowed = RGB_ENCODINGS if modality == "rgb" else self._thermal_encodings
         if enc not in allowed:
@@ -453,6 +510,24 @@ class IngestNode(Node):
             if msg is None:
                 return
         self._publish(self.sync.push_image(modality, _stamp_ns(msg.header.stamp), msg, now))
+
+    def _count_lost_images(self, modality: str, stamp: int) -> None:
+        """Infer images lost before the node (driver, DDS) from this input's stamp gaps; count and log them.
+
+        Every received image counts as arrived, also one the node drops itself (that has its own reason).
+        """
+        lost, previous, period = self._stamp_gaps[modality].push(stamp)
+        if not lost:
+            return
+        self._images_lost_pending += lost
+        self._report(
+            f"{modality}_images_lost",
+            f"{modality}: {lost} image{'s' if lost > 1 else ''} missing between stamps "
+            f"{previous / 1e9:.3f} and {stamp / 1e9:.3f} (frame period ~{period / _MS:.0f} ms): lost in the "
+            "driver or in DDS (large best-effort images?, see docs/ros.md)",
+            _WARN,
+            count=lost,
+        )
 
     def _thermal_nan(self, msg: Image, arr: np.ndarray) -> Image | None:
         """Apply ``thermal_nan_policy`` to a float thermal image with NaN/inf; None drops it."""
@@ -501,7 +576,11 @@ class IngestNode(Node):
                 _ERROR,
             )
             return
+        width, height = int(msg.width), int(msg.height)
+        if not self._valid_event_size(width, height, "packet"):
+            return
         if len(msg.events) == 0:
+            self._event_size = (width, height)
             self._report("events_empty", "events: empty packet (no event bytes); ignored", _INFO)
             self._publish(self.sync.push_events(*([np.empty(0, np.int64)] * 4), now))
             return
@@ -518,7 +597,6 @@ class IngestNode(Node):
         except EventDecodeError as exc:
             self._report("events_malformed", f"events: malformed {enc} packet dropped: {exc}", _ERROR)
             return
-        width, height = int(msg.width), int(msg.height)
         self._event_size = (width, height)
         self._push_decoded(t_ns, dec.x, dec.y, dec.p, width, height, now)
 
@@ -530,12 +608,27 @@ class IngestNode(Node):
         except EventDecodeError as exc:
             self._report("events_malformed", f"events: malformed dvs event array dropped: {exc}", _ERROR)
             return
+        if not self._valid_event_size(arr.width, arr.height, "event array"):
+            return
+        self._event_size = (arr.width, arr.height)
         if not len(arr.x):
             self._report("events_empty", "events: empty event array; ignored", _INFO)
             self._publish(self.sync.push_events(*([np.empty(0, np.int64)] * 4), now))
             return
-        self._event_size = (arr.width, arr.height)
         self._push_decoded(arr.t_ns, arr.x, arr.y, arr.p, arr.width, arr.height, now)
+
+    def _valid_event_size(self, width: int, height: int, what: str) -> bool:
+        """False (counted as events_zero_size, logged once) for a 0 sensor width or height: dropped whole."""
+        if width > 0 and height > 0:
+            return True
+        kept = f"{self._event_size[0]}x{self._event_size[1]}" if self._event_size[0] else "none yet"
+        self._report(
+            "events_zero_size",
+            f"events: sensor size {width}x{height} is not a valid sensor size; {what} dropped "
+            f"(the last valid size is kept: {kept}; frame sets keep their images)",
+            _ERROR,
+        )
+        return False
 
     def _push_decoded(
         self, t_ns: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray, width: int, height: int, now: int
@@ -579,8 +672,11 @@ class IngestNode(Node):
         for fs in sets:
             msg = self._to_msg(fs)
             if msg is not None:
+                msg.seq = self.frame_sets_published + 1
+                msg.images_lost = min(self._images_lost_pending, 2**32 - 1)
                 self.publisher.publish(msg)
                 self.frame_sets_published += 1
+                self._images_lost_pending = 0
         self._report_sync()
 
     def _to_msg(self, fs: SyncedFrameSet) -> Any:
