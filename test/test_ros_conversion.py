@@ -145,7 +145,7 @@ def test_bad_frameset_names_the_field(mutate, field: str) -> None:
     ],
 )
 def test_bad_secondary_modality_is_left_out_beside_good_rgb(mutate, reason: str) -> None:
-    """With ``left_out``, bad events or thermal beside a good RGB image are dropped with the reason, not all."""
+    """With ``left_out``, bad events or thermal beside good RGB are dropped with the reason, not all."""
     thermal = (3000 + 10 * RGB.mean(axis=2)).astype(np.uint16)
     msg = _frameset(RGB, thermal, _events(50, W, H, 0))
     mutate(msg)

@@ -301,8 +301,10 @@ def track_status(
     frames_processed: int = 0,
     frames_dropped: int = 0,
     message: str = "",
+    **counts: float,
 ) -> Any:
-    """Fill a ``mamba_tracking_msgs/TrackStatus`` (field meanings in its .msg file)."""
+    """Fill a ``mamba_tracking_msgs/TrackStatus`` (field meanings in its .msg file; ``counts``: any of its
+    numeric fields by name, e.g. ``frames_lost=3, fps=14.2``; an unknown name is a ValueError)."""
     from mamba_tracking_msgs.msg import TrackStatus
 
     msg = TrackStatus()
@@ -318,6 +320,11 @@ def track_status(
     msg.frames_processed = int(frames_processed)
     msg.frames_dropped = int(frames_dropped)
     msg.message = str(message)
+    for name, value in counts.items():
+        current = getattr(msg, name, None)
+        if name.startswith("_") or not isinstance(current, (int, float)) or isinstance(current, bool):
+            raise ValueError(f"track_status: {name!r} is not a numeric TrackStatus field")
+        setattr(msg, name, type(current)(value))
     return msg
 
 

@@ -31,6 +31,7 @@ import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,7 @@ _DURABILITY = {"volatile": DurabilityPolicy.VOLATILE, "transient_local": Durabil
 _UC3 = ("bgr", "rgb")
 _NAN_POLICIES = ("fill", "raise")
 _STATES_WITH_DETECTION = ("tracking", "relocalising")
+MODALITY_ORDER = ("rgb", "thermal", "events")
 WAITING_MESSAGE = "waiting for target: publish a sentence on ~/command or a box on ~/box"
 
 
@@ -118,7 +120,31 @@ PARAMETERS: dict[str, _Param] = {
     "preload_text_encoder": _Param(
         True, "load the sentence encoder at configure (first sentence is not slow)"
     ),
+    "input_timeout_s": _Param(
+        1.0,
+        "no frame set for this long while active: state no_input, diagnostics WARN, fps decays to 0",
+        float_range=(0.05, 3600.0),
+    ),
+    "loss_warn_ratio": _Param(
+        0.2,
+        "diagnostics WARN when more than this share of frame sets (FrameSet.seq gaps) or camera images "
+        "(FrameSet.images_lost) was lost over the last 5 s",
+        float_range=(0.0, 1.0),
+    ),
+    "command_settle_ms": _Param(
+        50.0,
+        "commands (~/command, ~/box) wait this long after arrival, then all waiting ones are applied in the "
+        "order they were published (source timestamps): a box and a reset sent together cannot swap",
+        float_range=(0.0, 1000.0),
+    ),
+    "command_queue_depth": _Param(
+        100, "subscription queue of ~/command and ~/box (reliable, keep last)", int_range=(1, 10000)
+    ),
 }
+
+#: Seconds over which fps and the loss ratios are measured.
+_FPS_WINDOW_S = 2.0
+_LOSS_WINDOW_S = 5.0
 
 
 def _descriptor(name: str, spec: _Param) -> ParameterDescriptor:
@@ -146,12 +172,14 @@ class _BadInputLog:
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self.counts: dict[str, int] = {}
+        self.latest: tuple[float, str] | None = None  # (monotonic time, text) of the newest bad input
         self._lock = threading.Lock()
 
     def __call__(self, kind: str, text: str) -> bool:
         """Record one bad input of ``kind``; log ``text`` when due. Returns whether it was logged."""
         now = time.monotonic()
         with self._lock:
+            self.latest = (now, text)
             self.counts[kind] = self.counts.get(kind, 0) + 1
             last = self._last.get(kind)
             if last is not None and (self.period_s <= 0.0 or now - last < self.period_s):
@@ -177,14 +205,50 @@ class _Counters:
     processed: int = 0
     dropped: int = 0
     rejected: int = 0
+    lost: int = 0  # frame sets lost in transport (FrameSet.seq gaps)
+    images_lost: int = 0  # camera images lost before ingest_node (FrameSet.images_lost summed)
+    commands_applied: int = 0
+    commands_rejected: int = 0
+    commands_lost: int = 0
+    last_received_wall: float = math.nan
     last_model_ms: float = math.nan
     last_pipeline_ms: float = math.nan
     last_node_ms: float = math.nan
     model_ms_sum: float = 0.0
     last_processed_wall: float = 0.0
-    window_start: float = field(default_factory=time.monotonic)
-    window_frames: int = 0
-    fps: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    processed_times: deque[float] = field(default_factory=deque)  # of the last _FPS_WINDOW_S
+    arrivals: deque[tuple[float, int, int, int]] = field(
+        default_factory=deque
+    )  # (t, sets, lost, images lost)
+
+    def fps(self, now: float) -> float:
+        """Frame sets processed per second over the last _FPS_WINDOW_S; decays to 0 when they stop."""
+        times = self.processed_times
+        while times and times[0] < now - _FPS_WINDOW_S:
+            times.popleft()
+        return len(times) / min(_FPS_WINDOW_S, max(now - self.started, 1e-3))
+
+    def loss_ratios(self, now: float) -> tuple[float, float, int, int]:
+        """(share of sets lost, share of images lost, sets lost, images lost) over the last _LOSS_WINDOW_S."""
+        rows = self.arrivals
+        while rows and rows[0][0] < now - _LOSS_WINDOW_S:
+            rows.popleft()
+        sets = sum(r[1] for r in rows)
+        lost = sum(r[2] for r in rows)
+        images = sum(r[3] for r in rows)
+        return lost / max(sets + lost, 1), images / max(sets + images, 1), lost, images
+
+
+@dataclass(order=True)
+class _Command:
+    """One command waiting to be applied; ordered by publication time (source timestamp), then arrival."""
+
+    source_ns: int
+    arrival: int
+    received: float = field(compare=False)  # monotonic arrival time
+    kind: str = field(compare=False)  # "sentence", "reset", "relocalise", "box", "reset_service"
+    payload: Any = field(compare=False, default=None)
 
 
 class TrackerNode(LifecycleNode):
@@ -218,11 +282,18 @@ class TrackerNode(LifecycleNode):
         self._pubs: dict[str, Any] = {}
         self._reset_srv: Any = None
         self._qos_warned = False
+        self._last_seq: int | None = None  # FrameSet.seq of the last frame set received
+        self._commands: list[_Command] = []  # waiting commands (see _drain_commands)
+        self._command_lock = threading.Lock()  # guards _commands and orders their application
+        self._arrivals = 0
+        self._publisher_seqs: dict[tuple[str, bytes], int] = {}  # (topic, publisher gid) -> last seq
+        self._outage = False
         from diagnostic_msgs.msg import DiagnosticArray
 
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         period = float(self.get_parameter("status_period_s").value)
         self._timer = self.create_timer(period, self._on_timer)
+        self._command_timer = self.create_timer(0.02, self._on_command_timer)
         if bool(self.get_parameter("autostart").value):
             if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
                 self.trigger_activate()
@@ -278,8 +349,13 @@ class TrackerNode(LifecycleNode):
             if sentence:
                 self._check_sentence(sentence)
                 tracker.set_text(sentence)
-        except (CheckpointError, FileNotFoundError, ValueError, OSError, RuntimeError, ImportError) as exc:
-            self._error = f"configure failed (config={config!r}, checkpoint={checkpoint!r}): {exc}"
+        except Exception as exc:  # any failure (CheckpointError, a CUDA assertion, ...) fails with its reason
+            known = (CheckpointError, FileNotFoundError, ValueError, OSError, RuntimeError, ImportError)
+            reason = str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
+            self._error = (
+                f"configure failed (config={config!r}, checkpoint={checkpoint!r}, "
+                f"device={self._p('device')!r}): {reason}"
+            )
             self._log.error(
                 self._error + "; the node stays unconfigured: fix the parameter and configure again"
             )
@@ -296,6 +372,9 @@ class TrackerNode(LifecycleNode):
         )
         self._create_outputs()
         self._counters = _Counters()
+        self._last_seq, self._outage = None, False
+        with self._command_lock:
+            self._commands, self._publisher_seqs = [], {}
         self._last_stamp, self._expected, self._missing = None, set(), ()
         self._last_result, self._pending_box = None, None
         self._last_note = WAITING_MESSAGE if tracker.text is None else f"searching for {tracker.text!r}"
@@ -307,6 +386,7 @@ class TrackerNode(LifecycleNode):
         result = super().on_activate(state)  # enables the lifecycle publishers
         self._create_subscriptions()
         self._stop = False
+        self._counters.started = time.monotonic()
         self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker", daemon=True)
         self._worker.start()
         self._lifecycle = "active"
@@ -338,7 +418,8 @@ class TrackerNode(LifecycleNode):
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Release everything and go back to unconfigured."""
-        self._log.error("error during a transition: releasing model and track")
+        self._error = f"error during a transition from {state.label!r}: model and track released"
+        self._log.error(self._error)
         self._release()
         self._lifecycle = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
@@ -401,9 +482,18 @@ class TrackerNode(LifecycleNode):
                 self._input_qos(),
                 event_callbacks=events,
             ),
-            self.create_subscription(String, "~/command", self._on_command, 10),
-            self.create_subscription(BoundingBox2D, "~/box", self._on_box, 10),
+            self.create_subscription(String, "~/command", self._on_command, self._command_qos()),
+            self.create_subscription(BoundingBox2D, "~/box", self._on_box, self._command_qos()),
         ]
+
+    def _command_qos(self) -> QoSProfile:
+        """Commands: reliable, keep last command_queue_depth (a burst beyond it is counted as lost)."""
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=int(self._p("command_queue_depth")),
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.VOLATILE,
+        )
 
     def _destroy_subscriptions(self) -> None:
         """Release the subscriptions (deactivate / cleanup)."""
@@ -412,6 +502,8 @@ class TrackerNode(LifecycleNode):
         self._subs = []
         with self._slot_cv:
             self._slot = None
+        with self._command_lock:
+            self._commands = []
 
     def _on_incompatible_qos(self, event: Any) -> None:
         """A publisher on the input topic offers a QoS this subscription cannot match: warn (once)."""
@@ -430,12 +522,41 @@ class TrackerNode(LifecycleNode):
     def _on_frame_set(self, msg: Any) -> None:
         """Put the newest frame set in the depth-1 slot; an unprocessed older one is dropped and counted."""
         now = time.monotonic()
+        self._count_losses(msg, now)
         with self._slot_cv:
             self._counters.received += 1
             if self._slot is not None:
                 self._counters.dropped += 1
             self._slot = (msg, now)
             self._slot_cv.notify()
+
+    def _count_losses(self, msg: Any, now: float) -> None:
+        """Count frame sets lost in transport (FrameSet.seq gaps) and camera images lost before the ingest."""
+        c = self._counters
+        seq, images = int(msg.seq), int(msg.images_lost)
+        lost = 0
+        if seq > 0:  # 0: a publisher that does not number its sets
+            last = self._last_seq
+            if last is not None and seq > last + 1:
+                lost = seq - last - 1
+                self._bad(
+                    "frame_sets_lost",
+                    f"{lost} frame set(s) lost in transport before this node (FrameSet.seq {last} -> {seq}); "
+                    "counted in TrackStatus.frames_lost (large best-effort messages? see docs/ros.md)",
+                )
+            elif last is not None and seq <= last:
+                self._log.info(f"FrameSet.seq restarted ({last} -> {seq}): the ingest restarted")
+            self._last_seq = seq
+        if images:
+            self._bad(
+                "images_lost",
+                f"the ingest inferred {images} camera image(s) lost before it (FrameSet.images_lost); "
+                "counted in TrackStatus.images_lost",
+            )
+        c.lost += lost
+        c.images_lost += images
+        c.last_received_wall = now
+        c.arrivals.append((now, 1, lost, images))
 
     def _stop_worker(self) -> None:
         """Ask the worker to stop and wait for it (it finishes the frame set in progress)."""
@@ -464,17 +585,23 @@ class TrackerNode(LifecycleNode):
         """Convert, run the tracker (applying a pending box) and publish for one frame set."""
         from mamba_tracking_ros.io.ros_conversion import fit_box_to_image, frameset_to_frame
 
+        self._drain_commands()
+        left_out: list[str] = []
         try:
             frame = frameset_to_frame(
                 msg,
                 uc3_order=str(self._p("uc3_order")),
                 thermal_nan_policy=str(self._p("thermal_nan_policy")),
+                left_out=left_out,
             )
         except ValueError as exc:
             self._counters.rejected += 1
             kind = "frame_set:" + str(exc).split(":", 1)[0]
             self._bad(kind, f"frame set rejected (stamp {_stamp_str(msg.header.stamp)}): {exc}")
             return
+        for reason in left_out:
+            kind = "frame_set_part:" + reason.split(":", 2)[1].strip()
+            self._bad(kind, f"frame set {_stamp_str(msg.header.stamp)}: {reason}; tracking on the rest")
         self._track_streams(msg, frame.modalities)
         if self._last_stamp is not None and frame.timestamp < self._last_stamp:
             self._bad(
@@ -487,6 +614,7 @@ class TrackerNode(LifecycleNode):
         self._last_stamp = frame.timestamp
         result = None
         model_ms = math.nan
+        notes: list[str] = []
         with self._track_lock:
             tracker = self._tracker
             if tracker is None:
@@ -497,9 +625,13 @@ class TrackerNode(LifecycleNode):
                 if box is not None:
                     try:
                         fit = fit_box_to_image(box, frame.width, frame.height, tracker.config.min_box_size)
-                    except ValueError as exc:
-                        self._bad("box", f"box command rejected: {exc}; the track is unchanged")
-                        self._last_note = f"box rejected: {exc}"
+                    except ValueError as exc:  # every rejected command is logged and counted
+                        self._counters.commands_rejected += 1
+                        self._log.warning(
+                            f"box command rejected on the frame set stamped {frame.timestamp:.6f} s "
+                            f"({frame.width}x{frame.height}): {exc}; the track is unchanged"
+                        )
+                        notes.append(f"box rejected: {exc}")
                         fit = None
                     if fit is not None:
                         if fit.clipped:
@@ -515,17 +647,21 @@ class TrackerNode(LifecycleNode):
                     result = tracker.update(frame)
                 if result is not None:
                     model_ms = (time.perf_counter() - started) * 1000.0
+                    if result.note:  # a frame the tracker could not use as usual (e.g. another image size)
+                        self._bad("frame_size", f"frame set {_stamp_str(msg.header.stamp)}: {result.note}")
+                        notes.append(result.note)
             except ValueError as exc:
                 self._counters.rejected += 1
                 self._bad("tracker:" + str(exc).split(":", 1)[0], f"frame set rejected by the tracker: {exc}")
                 return
             sentence = tracker.text or ""
-        self._publish_result(msg, frame, result, model_ms, received, sentence)
+        notes += left_out
+        self._publish_result(msg, frame, result, model_ms, received, sentence, notes)
 
     def _track_streams(self, msg: Any, present: tuple[str, ...]) -> None:
         """Update the expected streams (FrameSet.modalities and every stream seen) and log changes once."""
         self._expected |= {str(m) for m in msg.modalities} | set(present)
-        missing = tuple(m for m in ("rgb", "thermal", "events") if m in self._expected and m not in present)
+        missing = tuple(m for m in MODALITY_ORDER if m in self._expected and m not in present)
         for m in missing:
             if m not in self._missing:
                 self._bad(
@@ -551,69 +687,144 @@ class TrackerNode(LifecycleNode):
             )
         return text
 
-    def _on_command(self, msg: Any) -> None:
-        """``~/command``: a reserved word (reset, relocalise) or a sentence that retargets the tracker."""
+    def _on_command(self, msg: Any, info: Any) -> None:
+        """``~/command``: a reserved word (reset, relocalise) or a sentence; queued in publication order."""
         text = str(msg.data)
+        self._count_command_losses("command", info)
         word = text.strip().lower()
         if word in RESERVED_COMMANDS:
-            if word == "reset":
-                self._reset("command 'reset'")
-            else:
-                with self._track_lock:
-                    if self._tracker is None:
-                        return
-                    self._tracker.reset_memory()
-                self._last_note = "relocalising over the whole image (command)"
-                self._log.info(f"command {word!r}: temporal memory reset, relocalising over the whole image")
-                self._publish_status(self._status_header(), note=self._last_note)
+            kind = "reset" if word == "reset" else "relocalise"
+            self._enqueue(_Command(_source_ns(info), 0, time.monotonic(), kind, word))
             return
-        preview = text if len(text) <= 80 else text[:77] + "..."
         try:
             self._check_sentence(text)
-            with self._track_lock:
-                if self._tracker is None:
-                    return
-                self._tracker.set_text(text)
-                started = self._tracker.state.value != "idle"
-        except ValueError as exc:
-            self._bad("sentence", f"command rejected: {exc}; the current target is kept")
+        except ValueError as exc:  # every rejected command is logged and counted
+            self._counters.commands_rejected += 1
+            self._log.warning(f"command rejected: {exc}; the current target is kept")
             self._last_note = f"sentence rejected: {exc}"
             self._publish_status(self._status_header(), note=self._last_note)
             return
-        effect = (
-            "retargeting: the new target is searched over the whole image (relocalisation)"
-            if started
-            else "the track starts from this sentence on the next frame set"
-        )
-        self._log.info(f"command: sentence {preview!r} -> {effect}")
-        self._last_note = f"searching for {preview!r}"
-        self._publish_status(self._status_header(), note=self._last_note)
+        self._enqueue(_Command(_source_ns(info), 0, time.monotonic(), "sentence", text))
 
-    def _on_box(self, msg: Any) -> None:
-        """``~/box``: validate a BoundingBox2D and (re)initialise the track with it on the next frame set."""
+    def _on_box(self, msg: Any, info: Any) -> None:
+        """``~/box``: validate a BoundingBox2D and queue it; it (re)initialises the track on a frame set."""
         from mamba_tracking_ros.io.ros_conversion import box_msg_to_xywh
 
+        self._count_command_losses("box", info)
         try:
             box = box_msg_to_xywh(msg)
         except ValueError as exc:
-            self._bad("box", f"box command rejected: {exc}; the track is unchanged")
+            self._counters.commands_rejected += 1
+            self._log.warning(f"box command rejected: {exc}; the track is unchanged")
             self._last_note = f"box rejected: {exc}"
             self._publish_status(self._status_header(), note=self._last_note)
             return
+        self._enqueue(_Command(_source_ns(info), 0, time.monotonic(), "box", box))
+
+    def _count_command_losses(self, topic: str, info: Any) -> None:
+        """Infer commands lost in the queue or in DDS from gaps in each publisher's sequence numbers."""
+        if not info:
+            return
+        seq, gid = info.get("publication_sequence_number"), info.get("publisher_gid")
+        if not seq or not gid:
+            return
+        key = (topic, bytes(gid.get("data", b"")) if isinstance(gid, dict) else bytes(gid))
+        with self._command_lock:
+            last = self._publisher_seqs.get(key)
+            self._publisher_seqs[key] = int(seq)
+        if last is not None and seq > last + 1:
+            lost = int(seq) - last - 1
+            self._counters.commands_lost += lost
+            self._log.warning(
+                f"{lost} command(s) on ~/{topic} lost before this node (publisher sequence {last} -> {seq}: "
+                "a burst longer than command_queue_depth, or lost in transport); the newer ones are applied"
+            )
+
+    def _enqueue(self, command: _Command) -> None:
+        """Add a command to the waiting list (applied by _drain_commands once it has settled)."""
+        with self._command_lock:
+            self._arrivals += 1
+            command.arrival = self._arrivals
+            if command.source_ns <= 0:
+                command.source_ns = self.get_clock().now().nanoseconds
+            self._commands.append(command)
+
+    def _on_command_timer(self) -> None:
+        """Apply settled commands even while no frame set arrives (the worker also applies them)."""
+        if self._commands:
+            self._drain_commands()
+
+    def _drain_commands(self, everything: bool = False) -> None:
+        """Apply waiting commands in publication order (source timestamp, then arrival).
+
+        A command waits ``command_settle_ms`` after arrival, so one published just after it on another topic
+        (a reset right after a box) has arrived and is ordered after it. ``everything``: apply all now.
+        """
+        settle = float(self._p("command_settle_ms")) / 1000.0
+        with self._command_lock:
+            if not self._commands:
+                return
+            now = time.monotonic()
+            self._commands.sort()
+            n = 0  # apply in order, up to the first command still settling (one published before it may come)
+            while n < len(self._commands) and (everything or now - self._commands[n].received >= settle):
+                n += 1
+            due, self._commands = self._commands[:n], self._commands[n:]
+            for command in due:
+                self._apply(command)
+
+    def _apply(self, command: _Command) -> None:
+        """Apply one command to the tracker, log its effect and publish a status."""
+        kind = command.kind
+        self._counters.commands_applied += 1
+        if kind in ("reset", "reset_service"):
+            self._reset("command 'reset'" if kind == "reset" else "service ~/reset")
+            return
         with self._track_lock:
-            self._pending_box = box
-        self._log.info(
-            f"command: box ({', '.join(f'{v:.1f}' for v in box)}) (x, y, w, h) -> the track is "
-            "(re)initialised on the next frame set"
-        )
-        self._last_note = "box received: initialising on the next frame set"
-        self._publish_status(self._status_header(), note=self._last_note)
+            tracker = self._tracker
+            if tracker is None:
+                return
+            if kind == "relocalise":
+                tracker.reset_memory()
+                note = "relocalising over the whole image (command)"
+                self._log.info(
+                    f"command {command.payload!r}: temporal memory reset, relocalising over the whole image"
+                )
+            elif kind == "box":
+                self._pending_box = command.payload
+                note = "box received: initialising on the next frame set"
+                self._log.info(
+                    f"command: box ({', '.join(f'{v:.1f}' for v in command.payload)}) (x, y, w, h) -> the "
+                    "track is (re)initialised on the next frame set"
+                )
+            else:
+                text = command.payload
+                preview = text if len(text) <= 80 else text[:77] + "..."
+                try:
+                    tracker.set_text(text)
+                except ValueError as exc:
+                    self._counters.commands_rejected += 1
+                    self._log.warning(f"command rejected: {exc}; the current target is kept")
+                    note = f"sentence rejected: {exc}"
+                else:
+                    effect = (
+                        "retargeting: the new target is searched over the whole image (relocalisation)"
+                        if tracker.state.value != "idle"
+                        else "the track starts from this sentence on the next frame set"
+                    )
+                    self._log.info(f"command: sentence {preview!r} -> {effect}")
+                    note = f"searching for {preview!r}"
+        self._last_note = note
+        self._publish_status(self._status_header(), note=note)
 
     def _on_reset_service(self, request: Any, response: Any) -> Any:
-        """``~/reset`` (std_srvs/Trigger): forget the target."""
-        ok = self._reset("service ~/reset")
-        response.success = ok
-        response.message = WAITING_MESSAGE if ok else "not configured: nothing to reset"
+        """``~/reset`` (std_srvs/Trigger): forget the target after applying every command waiting."""
+        if self._tracker is None:
+            response.success, response.message = False, "not configured: nothing to reset"
+            return response
+        self._enqueue(_Command(self.get_clock().now().nanoseconds, 0, time.monotonic(), "reset_service"))
+        self._drain_commands(everything=True)
+        response.success, response.message = True, WAITING_MESSAGE
         return response
 
     def _reset(self, source: str) -> bool:
@@ -637,7 +848,14 @@ class TrackerNode(LifecycleNode):
         return Header(stamp=self.get_clock().now().to_msg())
 
     def _publish_result(
-        self, msg: Any, frame: Any, result: Any, model_ms: float, received: float, sentence: str
+        self,
+        msg: Any,
+        frame: Any,
+        result: Any,
+        model_ms: float,
+        received: float,
+        sentence: str,
+        notes: list[str] | None = None,
     ) -> None:
         """Detection2D (+array), status and the debug image for one processed frame set."""
         from mamba_tracking_ros.io.ros_conversion import (
@@ -667,9 +885,7 @@ class TrackerNode(LifecycleNode):
         if math.isfinite(model_ms):
             c.model_ms_sum += model_ms
         c.last_processed_wall = now
-        c.window_frames += 1
-        if now - c.window_start >= 1.0:
-            c.fps, c.window_start, c.window_frames = c.window_frames / (now - c.window_start), now, 0
+        c.processed_times.append(now)
         self._last_result = result
         if result is None:
             note = WAITING_MESSAGE
@@ -683,6 +899,8 @@ class TrackerNode(LifecycleNode):
             note += (
                 f"; missing streams: {', '.join(self._missing)} (tracking on {', '.join(frame.modalities)})"
             )
+        if notes:
+            note += "; " + "; ".join(notes)
         self._last_note = note
         self._publish_status(header, note=note, result=result, sentence=sentence, used=frame.modalities)
         pub = self._pubs.get("debug_image")
@@ -697,6 +915,8 @@ class TrackerNode(LifecycleNode):
         result: Any = None,
         sentence: str | None = None,
         used: tuple[str, ...] = (),
+        state: str | None = None,
+        missing: tuple[str, ...] | None = None,
     ) -> None:
         """Publish ~/status (state, confidence, latencies, streams, counters, a human-readable message)."""
         from mamba_tracking_ros.io.ros_conversion import confidence_to_score, track_status
@@ -715,9 +935,12 @@ class TrackerNode(LifecycleNode):
             state, mode = result.state.value, result.search_mode.value
             conf = confidence_to_score(result.confidence)
         else:
-            state = "waiting_for_target" if tracker_state == "idle" else tracker_state
+            if state is None:
+                state = "waiting_for_target" if tracker_state == "idle" else tracker_state
             mode, conf = "", math.nan
         c = self._counters
+        now = time.monotonic()
+        age = now - c.last_received_wall if math.isfinite(c.last_received_wall) else math.nan
         pub.publish(
             track_status(
                 header,
@@ -727,11 +950,18 @@ class TrackerNode(LifecycleNode):
                 model_latency_ms=c.last_model_ms if result is not None else math.nan,
                 pipeline_latency_ms=c.last_pipeline_ms if result is not None else math.nan,
                 modalities_used=used,
-                modalities_missing=self._missing,
+                modalities_missing=self._missing if missing is None else missing,
                 sentence=sentence,
                 frames_processed=c.processed,
                 frames_dropped=c.dropped + c.rejected,
                 message=note,
+                frames_rejected=c.rejected,
+                frames_lost=c.lost,
+                images_lost=c.images_lost,
+                commands_rejected=c.commands_rejected,
+                commands_lost=c.commands_lost,
+                fps=c.fps(now),
+                input_age_s=age,
             )
         )
 
@@ -741,41 +971,91 @@ class TrackerNode(LifecycleNode):
         if self._lifecycle != "active":
             return
         period = float(self._p("status_period_s"))
-        idle = time.monotonic() - self._counters.last_processed_wall
+        c = self._counters
+        now = time.monotonic()
+        idle = now - c.last_processed_wall if c.processed else now - c.started
+        outage = self._input_outage(now)
+        if outage and not self._outage:
+            self._log.warning(f"{outage}: state no_input until frame sets arrive again")
+        elif self._outage and not outage:
+            self._log.info("frame sets arrive again")
+        self._outage = bool(outage)
         if idle >= period:
             note = self._last_note
-            if self._counters.processed:
+            if outage:
+                note = f"{outage}; " + note
+            elif c.processed:
                 note = f"no frame set for {idle:.1f} s; " + note
-            self._publish_status(self._status_header(), note=note)
+            missing = tuple(m for m in MODALITY_ORDER if m in self._expected) if outage else None
+            state = "no_input" if outage else None
+            self._publish_status(self._status_header(), note=note, state=state, missing=missing)
+
+    def _input_outage(self, now: float) -> str:
+        """Why the node counts as having no input ('' while frame sets arrive within input_timeout_s)."""
+        timeout = float(self._p("input_timeout_s"))
+        last = self._counters.last_received_wall
+        topic = str(self._p("frame_set_topic"))
+        if not math.isfinite(last):
+            waited = now - self._counters.started
+            return f"no frame set received on {topic} for {waited:.1f} s" if waited >= timeout else ""
+        return f"no frame set on {topic} for {now - last:.1f} s" if now - last >= timeout else ""
+
+    def _health(self, now: float) -> tuple[str, str]:
+        """(diagnostic level, message): the most severe current problem, else the last note."""
+        if self._error:
+            return "error", self._error
+        if self._lifecycle != "active":
+            return "warn", f"lifecycle state {self._lifecycle}"
+        outage = self._input_outage(now)
+        if outage:
+            return "warn", outage
+        sets_ratio, images_ratio, sets_lost, images_lost = self._counters.loss_ratios(now)
+        limit = float(self._p("loss_warn_ratio"))
+        if sets_ratio > limit:
+            return "warn", (
+                f"{100 * sets_ratio:.0f} % of frame sets lost in transport over the last "
+                f"{_LOSS_WINDOW_S:.0f} s ({sets_lost} lost, FrameSet.seq gaps): see docs/ros.md "
+                "(transport of large messages)"
+            )
+        if images_ratio > limit:
+            return "warn", (
+                f"{100 * images_ratio:.0f} % of camera images lost before the ingest over the last "
+                f"{_LOSS_WINDOW_S:.0f} s ({images_lost} lost, FrameSet.images_lost)"
+            )
+        if self._missing:
+            return "warn", f"missing streams: {', '.join(self._missing)}"
+        return "ok", self._last_note
 
     def _publish_diagnostics(self) -> None:
-        """One DiagnosticStatus: lifecycle, device, counters, latency, track state, missing streams."""
+        """One DiagnosticStatus: health level, lifecycle, device, counters, latency, state, latest problem."""
         from mamba_tracking_ros.io.ros_conversion import diagnostic_array
 
         c = self._counters
         tracker = self._tracker
         state = "none" if tracker is None else tracker.state.value
-        if self._error:
-            level, text = "error", self._error
-        elif self._lifecycle != "active":
-            level, text = "warn", f"lifecycle state {self._lifecycle}"
-        elif self._missing:
-            level, text = "warn", f"missing streams: {', '.join(self._missing)}"
-        else:
-            level, text = "ok", self._last_note
+        now = time.monotonic()
+        level, text = self._health(now)
+        latest = self._bad.latest
         values = {
             "lifecycle": self._lifecycle,
             "device": self._device,
             "config": self._p("config"),
             "checkpoint": self._p("checkpoint"),
-            "track_state": state,
+            "track_state": "no_input" if self._outage else state,
             "sentence": "" if tracker is None else (tracker.text or ""),
             "frames_received": c.received,
             "frames_processed": c.processed,
             "frames_dropped": c.dropped,
             "frames_rejected": c.rejected,
+            "frames_lost": c.lost,
+            "images_lost": c.images_lost,
+            "commands_rejected": c.commands_rejected,
+            "commands_lost": c.commands_lost,
             "bad_inputs": self._bad.total,
-            "fps": f"{c.fps:.2f}",
+            "latest_problem": "" if latest is None else latest[1],
+            "latest_problem_age_s": "nan" if latest is None else f"{now - latest[0]:.1f}",
+            "fps": f"{c.fps(now):.2f}",
+            "input_age_s": f"{now - c.last_received_wall:.2f}",
             "model_latency_ms": f"{c.last_model_ms:.2f}",
             "mean_model_latency_ms": f"{c.model_ms_sum / c.processed:.2f}" if c.processed else "nan",
             "pipeline_latency_ms": f"{c.last_pipeline_ms:.2f}",
@@ -810,9 +1090,31 @@ class TrackerNode(LifecycleNode):
         return self._counters.processed
 
     @property
+    def commands_applied(self) -> int:
+        """Commands taken from the queue and applied (a sentence the encoder refuses is also rejected)."""
+        return self._counters.commands_applied
+
+    @property
+    def commands_rejected(self) -> int:
+        """Commands rejected as invalid (each one logged)."""
+        return self._counters.commands_rejected
+
+    @property
+    def commands_lost(self) -> int:
+        """Commands inferred lost before this node (publisher sequence-number gaps)."""
+        return self._counters.commands_lost
+
+    @property
     def bad_input_counts(self) -> dict[str, int]:
         """Bad inputs seen per kind (logged or suppressed)."""
         return dict(self._bad.counts)
+
+
+def _source_ns(info: Any) -> int:
+    """The publication time (source timestamp, ns) of a message from its MessageInfo; 0 when unknown."""
+    if not info:
+        return 0
+    return int(info.get("source_timestamp") or 0)
 
 
 def _stamp_str(stamp: Any) -> str:
