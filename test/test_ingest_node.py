@@ -29,6 +29,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from mamba_tracking_ros.io.image_conversion import image_to_numpy  # noqa: E402
 from mamba_tracking_ros.nodes import ingest_node  # noqa: E402
 from mamba_tracking_ros.nodes.ingest_node import IngestNode  # noqa: E402
+from mamba_tracking_ros.nodes.parameters import UnknownParameterError  # noqa: E402
 
 MS = 1_000_000
 T0 = 1_700_000_000 * 1_000_000_000  # a realistic ROS stamp (ns)
@@ -45,6 +46,14 @@ def executor():
     yield ex
     ex.shutdown()
     rclpy.shutdown(context=context)
+
+
+def test_misspelt_parameter_is_an_error(executor) -> None:
+    """An override naming no declared parameter refuses to start with the name and the closest match."""
+    with pytest.raises(UnknownParameterError, match=r"'slop_msec' \(did you mean 'slop_ms'"):
+        IngestNode(
+            "ingest_misspelt", context=executor.context, parameter_overrides=[Parameter("slop_msec", value=5)]
+        )
 
 
 def stamp_msg(ns: int):

@@ -6,6 +6,8 @@ DDS, results and logs (/rosout) come back over DDS. The model is the tiny real n
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +36,7 @@ from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray
 
 from mamba_tracking_ros.io.image_conversion import numpy_to_image_fields
 from mamba_tracking_ros.io.ros_conversion import STATE_COLOURS, confidence_to_score, frameset_to_frame
+from mamba_tracking_ros.nodes.parameters import UnknownParameterError
 from mamba_tracking_ros.nodes.tracker_node import TrackerNode
 from mamba_tracking_ros.tracking import Tracker
 
@@ -297,6 +300,56 @@ def test_autostart_and_params_file(ros, tiny_yaml, tmp_path) -> None:
     finally:
         node.close()
         node.destroy_node()
+
+
+def test_misspelt_parameter_is_an_error(ros, tiny_yaml, tmp_path) -> None:
+    """An override naming no declared parameter (params file or override) refuses to start, naming it.
+
+    (Issue: replay set `input_reliability` / `input_depth`, which rclpy dropped without a word.)
+    """
+    with pytest.raises(UnknownParameterError, match=r"'input_depth' \(did you mean 'input_qos.depth'"):
+        TrackerNode(
+            "misspelt_a",
+            context=ros["context"],
+            parameter_overrides=[
+                Parameter("config", value=str(tiny_yaml)),
+                Parameter("input_depth", value=10),
+            ],
+        )
+    path = tmp_path / "params.yaml"
+    params = {"config": str(tiny_yaml), "input_qos": {"relability": "reliable"}, "use_sim_time": False}
+    path.write_text(yaml.safe_dump({"misspelt_b": {"ros__parameters": params}}))
+    with pytest.raises(
+        UnknownParameterError, match=r"'input_qos.relability' \(did you mean 'input_qos.reliab"
+    ):
+        TrackerNode("misspelt_b", context=ros["context"], cli_args=["--ros-args", "--params-file", str(path)])
+    # the shipped params file and rclpy's own use_sim_time are accepted
+    node = TrackerNode(
+        "misspelt_c", context=ros["context"], parameter_overrides=[Parameter("use_sim_time", value=False)]
+    )
+    node.destroy_node()
+
+
+def test_misspelt_parameter_on_the_command_line_exits_with_the_reason(tiny_yaml) -> None:
+    """`tracker_node --ros-args -p input_reliability:=reliable` exits 2 and says which name is unknown."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mamba_tracking_ros.nodes.tracker_node",
+            "--ros-args",
+            "-p",
+            "input_reliability:=reliable",
+            "-p",
+            f"config:={tiny_yaml}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "unknown parameter(s) 'input_reliability'" in run.stderr and "input_qos.reliability" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 # ------------------------------------------------------------------------------------------ outputs

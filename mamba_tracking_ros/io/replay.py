@@ -407,8 +407,8 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
         ]
         if lockstep:
             tracker_params += [
-                Parameter("input_reliability", Parameter.Type.STRING, "reliable"),
-                Parameter("input_depth", Parameter.Type.INTEGER, 10),
+                Parameter("input_qos.reliability", Parameter.Type.STRING, "reliable"),
+                Parameter("input_qos.depth", Parameter.Type.INTEGER, 10),
             ]
         tracker = TrackerNode(options.tracker_name, context=context, parameter_overrides=tracker_params)
         nodes.append(tracker)

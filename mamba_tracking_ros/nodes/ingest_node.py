@@ -54,6 +54,7 @@ from mamba_tracking_ros.io.image_conversion import (
     numpy_to_image_fields,
     to_thermal,
 )
+from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
 
 __all__ = ["RGB_ENCODINGS", "THERMAL_ENCODINGS", "IngestNode", "main"]
 
@@ -253,6 +254,11 @@ class IngestNode(Node):
         """Declare parameters, build the synchroniser, create subscriptions, the publisher and timers."""
         super().__init__(node_name, **kwargs)
         p = {name: self._declare(name, *spec) for name, spec in _PARAMETERS.items()}
+        try:
+            reject_unknown_parameters(self, _PARAMETERS, "docs/ros.md (ingest node, Parameters)")
+        except UnknownParameterError:
+            self.destroy_node()
+            raise
         self.counters: Counter[str] = Counter()  # every reported reason -> occurrences
         self.frame_sets_published = 0
         self._reported_sync: set[str] = set()
@@ -731,7 +737,7 @@ def main(args: list[str] | None = None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except ValueError as exc:  # a bad parameter: say which and why, no traceback
+    except ValueError as exc:  # a bad or misspelt parameter: say which and why, no traceback
         print(f"ingest_node: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -54,6 +55,8 @@ from rclpy.qos import (
     QoSProfile,
     ReliabilityPolicy,
 )
+
+from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
 
 #: Words on ``~/command`` that are commands, not sentences (compared after strip() and lower()).
 RESERVED_COMMANDS: dict[str, str] = {
@@ -259,6 +262,11 @@ class TrackerNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, spec.default, _descriptor(name, spec))
+        try:
+            reject_unknown_parameters(self, PARAMETERS, "docs/ros.md (tracker node, Parameters)")
+        except UnknownParameterError:
+            self.destroy_node()
+            raise
         self.add_on_set_parameters_callback(self._check_parameters)
         self._log = self.get_logger()
         self._bad = _BadInputLog(self._log.warning, float(self.get_parameter("bad_input_log_period_s").value))
@@ -1135,6 +1143,9 @@ def main(args: list[str] | None = None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except UnknownParameterError as exc:  # a misspelt parameter: say which, no traceback
+        print(f"tracker_node: {exc}", file=sys.stderr)
+        return 2
     finally:
         if node is not None:
             node.close()
