@@ -136,6 +136,8 @@ def test_rclpy_decodes_what_rosbags_serialised(tmp_path: Path, storage: str) -> 
         event_t_ns=np.array([7 * 10**9, 7 * 10**9 + 7], dtype=np.int64),
         event_p=np.array([0, 1], dtype=np.uint8),
         events_dropped=5,
+        seq=41,
+        images_lost=3,
     )
     raw = bytes(store.serialize_cdr(frame, "mamba_tracking_msgs/msg/FrameSet"))
     bag = tmp_path / "bag"
@@ -150,6 +152,7 @@ def test_rclpy_decodes_what_rosbags_serialised(tmp_path: Path, storage: str) -> 
     assert list(msg.event_x) == [1, 639] and list(msg.event_y) == [479, 0]
     assert list(msg.event_t_ns) == [7 * 10**9, 7 * 10**9 + 7] and list(msg.event_p) == [0, 1]
     assert (msg.event_width, msg.event_height, msg.events_dropped, msg.has_events) == (640, 480, 5, True)
+    assert (msg.seq, msg.images_lost) == (41, 3)
     # And the other direction: rosbags decodes rclpy's encoding of the message to the same values.
     back = store.deserialize_cdr(serialize_message(msg), "mamba_tracking_msgs/msg/FrameSet")
     assert back.event_t_ns.tolist() == [7 * 10**9, 7 * 10**9 + 7] and back.header.frame_id == "dvs"
