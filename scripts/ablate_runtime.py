@@ -11,7 +11,9 @@ Example (the table in docs/evaluation.md)::
 
     .venv/bin/python scripts/ablate_runtime.py --out docs/evaluation/ablation \\
         --set test=/work/data/test --set test2=/work/data/test2 --set real=/work/data/real \\
-        --baselines test=docs/evaluation/summary.json --workers 2
+        --baselines test=docs/evaluation/test/summary.json \\
+        --baselines test2=docs/evaluation/test2/summary.json \\
+        --baselines real=docs/evaluation/real/summary.json --workers 2
 """
 
 from __future__ import annotations
