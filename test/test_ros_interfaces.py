@@ -55,6 +55,7 @@ SPEC_FIELDS = {
         "modalities_used": "sequence<string>",
         "modalities_missing": "sequence<string>",
         "sentence": "string",
+        "track_id": "string",
         "frames_processed": "uint64",
         "frames_dropped": "uint64",
         "frames_rejected": "uint64",

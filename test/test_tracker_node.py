@@ -24,6 +24,7 @@ from builtin_interfaces.msg import Time
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from mamba_tracking_msgs.msg import FrameSet, TrackStatus
+from mamba_tracking_msgs.srv import SetTarget
 from rcl_interfaces.msg import Log
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -407,6 +408,57 @@ def test_reset_service_forgets_the_target(make_node) -> None:
     for k in range(1, 3):
         assert probe.send(frame_set(nxt + k)).state == "waiting_for_target"
     assert len(probe.items("detection")) == n_det
+
+
+def test_set_target_service_answers_and_the_track_id_follows_the_target(make_node) -> None:
+    """~/set_target accepts a box, a sentence or both with a new track id; bad requests say why and change
+    nothing; Detection2D.id and TrackStatus.track_id follow the target (new box, new sentence, reset)."""
+    node, probe = make_node(preload_text_encoder=True)
+    client = probe.node.create_client(SetTarget, f"/{probe.name}/set_target")
+    assert client.wait_for_service(timeout_sec=TIMEOUT)
+    nxt = probe.warm_up()
+
+    def ask(sentence: str = "", box: tuple[float, float, float, float] | None = None) -> Any:
+        request = SetTarget.Request(sentence=sentence, use_box=box is not None)
+        if box is not None:
+            request.box = box_msg(*box)
+        return call(client, request)
+
+    def detection_for(msg: FrameSet) -> Detection2D:
+        wait_for(lambda: any(stamp_of(d) == stamp_of(msg) for d in probe.items("detection")), "detection")
+        return next(d for d in probe.items("detection") if stamp_of(d) == stamp_of(msg))
+
+    before = node.commands_rejected
+    rejected = {
+        "neither a sentence nor a box": ask(),
+        "empty": ask("   "),
+        "is a command": ask("Reset"),
+        "lies outside": ask(box=(W + 50.0, H + 50.0, 10.0, 10.0)),
+        "max_sentence_chars": ask("a" * 600),
+    }
+    for reason, response in rejected.items():
+        assert not response.accepted and response.track_id == "", reason
+        assert reason in response.message, (reason, response.message)
+    assert node.commands_rejected == before + len(rejected)
+    assert probe.send(frame_set(nxt)).state == "waiting_for_target"  # nothing was applied
+
+    first = ask(box=(50.0, 30.0, 40.0, 36.0))
+    assert first.accepted and first.track_id.startswith("target-") and "next frame set" in first.message
+    msg = frame_set(nxt + 1)
+    status = probe.send(msg)
+    assert status.state == "tracking" and status.track_id == first.track_id
+    assert detection_for(msg).id == first.track_id
+
+    second = ask("the face of the cat", box=(52.0, 30.0, 40.0, 36.0))
+    assert second.accepted and second.track_id not in ("", first.track_id)
+    msg = frame_set(nxt + 2)
+    status = probe.send(msg)
+    assert status.sentence == "the face of the cat" and status.track_id == second.track_id
+    assert detection_for(msg).id == second.track_id
+
+    assert call(probe.reset, Trigger.Request()).success
+    status = probe.send(frame_set(nxt + 3))
+    assert status.state == "waiting_for_target" and status.track_id not in (first.track_id, second.track_id)
 
 
 def test_sentence_retargets_and_reserved_words(make_node) -> None:

@@ -301,6 +301,7 @@ def track_status(
     frames_processed: int = 0,
     frames_dropped: int = 0,
     message: str = "",
+    track_id: str = "",
     **counts: float,
 ) -> Any:
     """Fill a ``mamba_tracking_msgs/TrackStatus`` (field meanings in its .msg file; ``counts``: any of its
@@ -317,6 +318,7 @@ def track_status(
     msg.modalities_used = [str(m) for m in modalities_used]
     msg.modalities_missing = [str(m) for m in modalities_missing]
     msg.sentence = str(sentence)
+    msg.track_id = str(track_id)
     msg.frames_processed = int(frames_processed)
     msg.frames_dropped = int(frames_dropped)
     msg.message = str(message)

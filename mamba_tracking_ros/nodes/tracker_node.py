@@ -15,7 +15,9 @@ by global relocalisation); the reserved words ``reset`` (forget the target) and 
 ``relocalize`` (keep the target, forget the temporal memory and search the whole image) are commands.
 ``~/box`` (``vision_msgs/BoundingBox2D``, pixels of the reference image) (re)initialises the track on the next
 frame set.
-``~/reset`` (``std_srvs/Trigger``) forgets the target. Every command and its effect is logged.
+``~/reset`` (``std_srvs/Trigger``) forgets the target; ``~/set_target`` (``mamba_tracking_msgs/SetTarget``)
+sets a sentence, a box or both and answers whether the target was accepted. Every command and its effect is
+logged. Detection2D.id is ``track_id-N``; N grows whenever the target changes (sentence, box, reset).
 
 Outputs: ``~/detection`` (``vision_msgs/Detection2D``, only while the target is tracked or being relocalised),
 ``~/detections`` (``vision_msgs/Detection2DArray``, every processed frame set, empty without a target), both
@@ -110,7 +112,7 @@ PARAMETERS: dict[str, _Param] = {
         512, "longer sentences are rejected (the encoder would silently truncate them)", int_range=(1, 100000)
     ),
     "class_id": _Param("target", "Detection2D hypothesis class_id"),
-    "track_id": _Param("target", "Detection2D id"),
+    "track_id": _Param("target", "Detection2D id prefix: boxes carry track_id-N, N grows per new target"),
     "publish_debug_image": _Param(False, "publish ~/debug_image (rgb8, box drawn in the state's colour)"),
     "status_period_s": _Param(
         1.0, "status / diagnostics period while no frame set arrives", float_range=(0.05, 60.0)
@@ -252,6 +254,8 @@ class _Command:
     received: float = field(compare=False)  # monotonic arrival time
     kind: str = field(compare=False)  # "sentence", "reset", "relocalise", "box", "reset_service"
     payload: Any = field(compare=False, default=None)
+    accepted: bool | None = field(compare=False, default=None)  # set by _apply (None: not applied yet)
+    note: str = field(compare=False, default="")  # what applying it did, or why it was rejected
 
 
 class TrackerNode(LifecycleNode):
@@ -289,6 +293,9 @@ class TrackerNode(LifecycleNode):
         self._subs: list[Any] = []
         self._pubs: dict[str, Any] = {}
         self._reset_srv: Any = None
+        self._set_target_srv: Any = None
+        self._target_serial = 0  # grows whenever the target changes (Detection2D.id = track_id-serial)
+        self._last_size: tuple[int, int] | None = None  # reference image size of the last frame set
         self._qos_warned = False
         self._last_seq: int | None = None  # FrameSet.seq of the last frame set received
         self._commands: list[_Command] = []  # waiting commands (see _drain_commands)
@@ -439,9 +446,10 @@ class TrackerNode(LifecycleNode):
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
-        if self._reset_srv is not None:
-            self.destroy_service(self._reset_srv)
-            self._reset_srv = None
+        for srv in (self._reset_srv, self._set_target_srv):
+            if srv is not None:
+                self.destroy_service(srv)
+        self._reset_srv = self._set_target_srv = None
         with self._track_lock:
             self._tracker = None
 
@@ -450,8 +458,9 @@ class TrackerNode(LifecycleNode):
         self._stop_worker()
 
     def _create_outputs(self) -> None:
-        """Lifecycle publishers (enabled on activate) and the reset service."""
+        """Lifecycle publishers (enabled on activate), the reset and set_target services."""
         from mamba_tracking_msgs.msg import TrackStatus
+        from mamba_tracking_msgs.srv import SetTarget
         from sensor_msgs.msg import Image
         from std_srvs.srv import Trigger
         from vision_msgs.msg import Detection2D, Detection2DArray
@@ -464,6 +473,7 @@ class TrackerNode(LifecycleNode):
         if bool(self._p("publish_debug_image")):
             self._pubs["debug_image"] = self.create_lifecycle_publisher(Image, "~/debug_image", 1)
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset_service)
+        self._set_target_srv = self.create_service(SetTarget, "~/set_target", self._on_set_target_service)
 
     def _input_qos(self) -> QoSProfile:
         """The FrameSet subscription's QoS from the input_qos.* parameters (keep last)."""
@@ -611,6 +621,7 @@ class TrackerNode(LifecycleNode):
             kind = "frame_set_part:" + reason.split(":", 2)[1].strip()
             self._bad(kind, f"frame set {_stamp_str(msg.header.stamp)}: {reason}; tracking on the rest")
         self._track_streams(msg, frame.modalities)
+        self._last_size = (frame.width, frame.height)
         if self._last_stamp is not None and frame.timestamp < self._last_stamp:
             self._bad(
                 "time_backwards",
@@ -786,11 +797,14 @@ class TrackerNode(LifecycleNode):
         kind = command.kind
         self._counters.commands_applied += 1
         if kind in ("reset", "reset_service"):
-            self._reset("command 'reset'" if kind == "reset" else "service ~/reset")
+            command.accepted = self._reset("command 'reset'" if kind == "reset" else "service ~/reset")
+            command.note = WAITING_MESSAGE if command.accepted else "not configured"
             return
+        command.accepted = True
         with self._track_lock:
             tracker = self._tracker
             if tracker is None:
+                command.accepted, command.note = False, "not configured: no tracker"
                 return
             if kind == "relocalise":
                 tracker.reset_memory()
@@ -800,6 +814,7 @@ class TrackerNode(LifecycleNode):
                 )
             elif kind == "box":
                 self._pending_box = command.payload
+                self._target_serial += 1
                 note = "box received: initialising on the next frame set"
                 self._log.info(
                     f"command: box ({', '.join(f'{v:.1f}' for v in command.payload)}) (x, y, w, h) -> the "
@@ -814,7 +829,9 @@ class TrackerNode(LifecycleNode):
                     self._counters.commands_rejected += 1
                     self._log.warning(f"command rejected: {exc}; the current target is kept")
                     note = f"sentence rejected: {exc}"
+                    command.accepted = False
                 else:
+                    self._target_serial += 1
                     effect = (
                         "retargeting: the new target is searched over the whole image (relocalisation)"
                         if tracker.state.value != "idle"
@@ -822,6 +839,7 @@ class TrackerNode(LifecycleNode):
                     )
                     self._log.info(f"command: sentence {preview!r} -> {effect}")
                     note = f"searching for {preview!r}"
+        command.note = note
         self._last_note = note
         self._publish_status(self._status_header(), note=note)
 
@@ -835,12 +853,59 @@ class TrackerNode(LifecycleNode):
         response.success, response.message = True, WAITING_MESSAGE
         return response
 
+    def _on_set_target_service(self, request: Any, response: Any) -> Any:
+        """``~/set_target``: sentence and/or box, after every command waiting; answers accepted + track id."""
+        from mamba_tracking_ros.io.ros_conversion import box_msg_to_xywh, fit_box_to_image
+
+        response.accepted, response.track_id = False, ""
+        sentence = str(request.sentence)
+        try:
+            if self._tracker is None:
+                raise ValueError("not configured: configure (and activate) the node first")
+            if not sentence and not request.use_box:
+                raise ValueError("neither a sentence nor a box (use_box: true) was given")
+            if sentence:
+                if sentence.strip().lower() in RESERVED_COMMANDS:
+                    raise ValueError(
+                        f"{sentence.strip()!r} is a command, not a target: use ~/command or ~/reset"
+                    )
+                self._check_sentence(sentence)
+            box = None
+            if request.use_box:
+                box = box_msg_to_xywh(request.box)
+                if self._last_size is not None:  # a box fully outside the last image can never be applied
+                    fit_box_to_image(box, *self._last_size, self._tracker.config.min_box_size)
+        except ValueError as exc:
+            self._counters.commands_rejected += 1
+            self._log.warning(f"service ~/set_target rejected: {exc}; the current target is kept")
+            self._last_note = f"set_target rejected: {exc}"
+            self._publish_status(self._status_header(), note=self._last_note)
+            response.message = str(exc)
+            return response
+        now_ns = self.get_clock().now().nanoseconds
+        commands = [_Command(now_ns, 0, time.monotonic(), "sentence", sentence)] if sentence else []
+        if box is not None:
+            commands.append(_Command(now_ns, 0, time.monotonic(), "box", box))
+        for command in commands:
+            self._enqueue(command)
+        self._drain_commands(everything=True)
+        failed = [c for c in commands if not c.accepted]
+        response.accepted = not failed
+        response.message = failed[0].note if failed else "; ".join(c.note for c in commands)
+        response.track_id = self._current_track_id() if response.accepted else ""
+        return response
+
+    def _current_track_id(self) -> str:
+        """Detection2D.id of the current target: the ``track_id`` parameter and the target serial."""
+        return f"{self._p('track_id')}-{self._target_serial}"
+
     def _reset(self, source: str) -> bool:
         """Forget box, sentence, templates and memory; the node waits for a new target."""
         with self._track_lock:
             if self._tracker is None:
                 return False
             self._tracker.reset()
+            self._target_serial += 1
             self._pending_box = None
             self._last_result = None
         self._log.info(f"{source}: target forgotten, waiting for a sentence or a box")
@@ -878,7 +943,7 @@ class TrackerNode(LifecycleNode):
         detections = []
         if result is not None and state in _STATES_WITH_DETECTION:
             det = track_result_to_detection(
-                result, header, class_id=str(self._p("class_id")), track_id=str(self._p("track_id"))
+                result, header, class_id=str(self._p("class_id")), track_id=self._current_track_id()
             )
             detections.append(det)
             self._pubs["detection"].publish(det)
@@ -960,6 +1025,7 @@ class TrackerNode(LifecycleNode):
                 modalities_used=used,
                 modalities_missing=self._missing if missing is None else missing,
                 sentence=sentence,
+                track_id=self._current_track_id(),
                 frames_processed=c.processed,
                 frames_dropped=c.dropped + c.rejected,
                 message=note,
