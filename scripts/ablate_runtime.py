@@ -69,9 +69,43 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     "config as shipped": ({}, "the `tracker:` section of config/small.yaml now"),
 }
 
+#: ``--grid shipped``: each change alone on top of the config as shipped (the first row), for re-tuning the
+#: runtime policy after a new checkpoint; choose on a validation set, report on the test sets.
+SHIPPED_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
+    "config as shipped": ({}, "the `tracker:` section of config/small.yaml now"),
+    "no colour check": ({"appearance_weight": 0.0}, "colour re-ranking off"),
+    "colour w=2.5": ({"appearance_weight": 2.5}, "weaker colour re-ranking"),
+    "colour w=10": ({"appearance_weight": 10.0}, "stronger colour re-ranking"),
+    "margin on raw map": ({"margin_on_prior": False}, "cls margin without the Hanning prior"),
+    "no motion model": ({"motion_momentum": 0.0}, "search centred on the last box"),
+    "window 0.2": ({"window_influence": 0.2}, "weaker Hanning prior in local search"),
+    "window 0.5": ({"window_influence": 0.5}, "stronger Hanning prior in local search"),
+    "search factor 3": ({"search_factor": 3.0}, "smaller local search region"),
+    "search factor 5": ({"search_factor": 5.0}, "larger local search region"),
+    "tau 0.1": ({"tau": 0.1}, "relocalise less often"),
+    "tau 0.4": ({"tau": 0.4}, "relocalise more often"),
+    "relocalise after 3": ({"relocalise_after": 3}, "hysteresis before a full-frame search"),
+    "size rate 0.3": ({"size_update_rate": 0.3}, "slower size adaptation"),
+    "size rate 0.8": ({"size_update_rate": 0.8}, "faster size adaptation"),
+    "size penalty k=0.1": ({"size_penalty_k": 0.1}, "mild SiamRPN scale / aspect penalty"),
+    "template threshold 0.8": ({"template_update_threshold": 0.8}, "refresh templates only when sure"),
+    "memory gated at kappa 0.25": ({"memory_update_min_kappa": 0.25}, "SSM state kept through unsure frames"),
+}
+
+#: The variant grids: name -> (variants, the reference row the deltas are taken against).
+GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
+    "policy": (VARIANTS, "old policy (02a33bc)"),
+    "shipped": (SHIPPED_CHANGES, "config as shipped"),
+}
+
 
 def run_variants(
-    sets: dict[str, str], out: Path, checkpoint: str, workers: int, only: list[str] | None
+    sets: dict[str, str],
+    out: Path,
+    checkpoint: str,
+    workers: int,
+    only: list[str] | None,
+    variants: dict[str, tuple[dict[str, Any], str]] = VARIANTS,
 ) -> list[dict[str, Any]]:
     """Evaluate every (set, variant) not yet in ``out/ablation.jsonl``; return all rows of the file."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -85,7 +119,7 @@ def run_variants(
     rows = read_rows(path)
     done = {(r["set"], r["variant"]) for r in rows}
     for set_name, root in sets.items():
-        for name, (overrides, _) in VARIANTS.items():
+        for name, (overrides, _) in variants.items():
             if (set_name, name) in done or (only and name not in only):
                 continue
             start = time.time()
@@ -144,15 +178,21 @@ def baseline_rows(baselines: dict[str, str]) -> dict[str, dict[str, float]]:
     return table
 
 
-def write_table(rows: list[dict[str, Any]], sets: list[str], baselines: dict[str, str], path: Path) -> None:
-    """The Markdown ablation table: variants x sets (AUC), the change against the first row, baselines."""
+def write_table(
+    rows: list[dict[str, Any]],
+    sets: list[str],
+    baselines: dict[str, str],
+    path: Path,
+    grid: str = "policy",
+) -> None:
+    """The Markdown ablation table: variants x sets (AUC), the change against the reference row, baselines."""
+    variants, first = GRIDS[grid]
     auc = {(r["set"], r["variant"]): r["auc"] for r in rows}
-    first = next(iter(CHANGES))
     lines = [
         "| variant (`--set` overrides) | " + " | ".join(f"{s} AUC (Δ)" for s in sets) + " | what it tests |",
         "|---|" + "---:|" * len(sets) + "---|",
     ]
-    for name, (_, what) in VARIANTS.items():
+    for name, (overrides, what) in variants.items():
         cells = []
         for s in sets:
             value = auc.get((s, name))
@@ -162,7 +202,7 @@ def write_table(rows: list[dict[str, Any]], sets: list[str], baselines: dict[str
                 cells.append(f"{value:.1f}")
             else:
                 cells.append(f"{value:.1f} ({value - auc[(s, first)]:+.1f})")
-        change = CHANGES[name][0] if name in CHANGES else {}
+        change = CHANGES[name][0] if grid == "policy" and name in CHANGES else overrides
         knobs = ", ".join(f"{k}={v}" for k, v in change.items()) or "—"
         lines.append(f"| {name} (`{knobs}`) | " + " | ".join(cells) + f" | {what} |")
     for tracker, values in baseline_rows(baselines).items():
@@ -192,6 +232,12 @@ def main() -> int:
     p.add_argument("--checkpoint", default="default", help="model checkpoint (default: the shipped one)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--only", default=None, help="comma list of variant names to run")
+    p.add_argument(
+        "--grid",
+        choices=sorted(GRIDS),
+        default="policy",
+        help="policy: each change on the policy of 02a33bc; shipped: each change on the shipped config",
+    )
     p.add_argument("--table-only", action="store_true", help="only rewrite ablation.md from ablation.jsonl")
     args = p.parse_args()
     sets = _pairs(args.set, "--set")
@@ -201,9 +247,9 @@ def main() -> int:
     if args.table_only:
         rows = read_rows(args.out / "ablation.jsonl")
     else:
-        rows = run_variants(sets, args.out, args.checkpoint, args.workers, only)
+        rows = run_variants(sets, args.out, args.checkpoint, args.workers, only, GRIDS[args.grid][0])
     names = list(sets) or list(dict.fromkeys(r["set"] for r in rows))
-    write_table(rows, names, baselines, args.out / "ablation.md")
+    write_table(rows, names, baselines, args.out / "ablation.md", args.grid)
     print(f"table: {args.out / 'ablation.md'}")
     return 0
 

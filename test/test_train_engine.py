@@ -280,3 +280,30 @@ def test_time_limit_stops_early_and_still_exports(data_root, tiny_yaml, tmp_path
     assert meta["stopped_by_time_limit"] is True and meta["step"] == result.step
     state = torch.load(tmp_path / "run" / "train_state.pt", weights_only=False)
     assert state["step"] == result.step and state["schedule"]["progress"] >= 1.0
+
+
+def test_snapshots_are_kept_and_ranked_by_validation_auc(data_root, tiny_yaml, tmp_path, single_thread):
+    """--snapshot-every keeps snapshots/step_N.pt (the final one equal to model.pt); rank_checkpoints scores
+    each with the OPE evaluation and sorts them best first (selection.json holds the same rows)."""
+    from mamba_tracking_ros.eval.selection import find_snapshots, rank_checkpoints
+
+    run = tmp_path / "run"
+    result = train(_run_opts(data_root, tiny_yaml, run, steps=4, snapshot_every=2, half=True))
+    assert result.step == 4
+    found = find_snapshots(run)
+    assert [p.name for p in found] == ["step_0000002.pt", "step_0000004.pt", "model.pt"]
+    digests = [weights_digest(build_model(tiny_yaml, checkpoint=p)) for p in found]
+    assert digests[0] != digests[1] and digests[1] == digests[2]
+    assert read_checkpoint(found[0])["meta"]["step"] == 2
+    rows = rank_checkpoints(
+        found, "project", data_root, tmp_path / "sel", config=str(tiny_yaml), max_sequences=2
+    )
+    assert sorted(r["checkpoint"] for r in rows) == sorted(str(p) for p in found)
+    aucs = [r["auc"] for r in rows]
+    assert aucs == sorted(aucs, reverse=True) and all(0.0 <= a <= 100.0 for a in aucs)
+    assert rows[0]["runs"] == {"mamba[box|rgb]": pytest.approx(rows[0]["auc"])}
+    assert json.loads((tmp_path / "sel" / "selection.json").read_text()) == rows
+    with pytest.raises(FileNotFoundError, match="snapshot-every"):
+        find_snapshots(tmp_path / "empty")
+    with pytest.raises(ValueError, match="snapshot_every"):
+        _run_opts(data_root, tiny_yaml, run, snapshot_every=-1)

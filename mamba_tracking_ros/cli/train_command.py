@@ -71,6 +71,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stop this invocation after N steps with a resumable state (continue with --resume); 0: off",
     )
     p.add_argument("--save-every", type=int, default=200, help="save a resumable checkpoint every N steps")
+    p.add_argument(
+        "--snapshot-every",
+        type=int,
+        default=0,
+        help="also keep snapshots/step_NNNNNNN.pt every N steps, to pick one by validation AUC "
+        "(scripts/select_checkpoint.py); 0: off",
+    )
     p.add_argument("--log-every", type=int, default=10, help="CSV / TensorBoard row every N steps")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: 0)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -122,6 +129,7 @@ def run_train(args: argparse.Namespace) -> int:
         time_limit_min=args.time_limit_min,
         steps_per_run=args.steps_per_run,
         save_every=args.save_every,
+        snapshot_every=args.snapshot_every,
         log_every=args.log_every,
         workers=args.workers,
         threads=args.threads,

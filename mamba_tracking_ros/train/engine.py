@@ -81,6 +81,7 @@ class TrainOptions:
     time_limit_min: float | None = None  # stop (and export) after this many minutes of training
     steps_per_run: int = 0  # stop this invocation after N steps (resume later); 0: run to --steps
     save_every: int = 200
+    snapshot_every: int = 0  # keep snapshots/step_NNNNNNN.pt every N steps, to select by validation (0: off)
     log_every: int = 10
     workers: int = 0
     threads: int = 0
@@ -102,8 +103,8 @@ class TrainOptions:
         for name in ("steps", "batch_size", "clip_len", "save_every", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)!r}")
-        if min(self.workers, self.threads, self.max_sequences, self.steps_per_run) < 0:
-            raise ValueError("workers, threads, max_sequences and steps_per_run must be >= 0")
+        if min(self.workers, self.threads, self.max_sequences, self.steps_per_run, self.snapshot_every) < 0:
+            raise ValueError("workers, threads, max_sequences, steps_per_run and snapshot_every must be >= 0")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr: must be a positive number, got {self.lr!r}")
         if not 0.0 <= self.warmup < 1.0:
@@ -639,6 +640,11 @@ def train(opts: TrainOptions) -> TrainResult:
         meta = {"step": step_done, "seed": opts.seed, "data_hash": d_hash, "git": git_hash()}
         save_checkpoint(model, out / "checkpoint_last.tmp.pt", meta=meta)
         os.replace(out / "checkpoint_last.tmp.pt", ckpt_path)
+        if opts.snapshot_every and step_done and step_done % opts.snapshot_every == 0:
+            (out / "snapshots").mkdir(exist_ok=True)
+            snapshot = out / "snapshots" / f"step_{step_done:07d}.pt"
+            save_checkpoint(model, snapshot.with_suffix(".tmp"), meta=meta, half=opts.half)
+            os.replace(snapshot.with_suffix(".tmp"), snapshot)
         _atomic_save(
             {
                 "format": TRAIN_STATE_FORMAT,
@@ -710,7 +716,8 @@ def train(opts: TrainOptions) -> TrainResult:
             flag = torch.tensor([1.0 if stop else 0.0], device=device)
             dist.broadcast(flag, 0)
             stop = bool(flag.item())
-        if step % opts.save_every == 0 or step == opts.steps or stop or paused:
+        snap = bool(opts.snapshot_every) and step % opts.snapshot_every == 0
+        if step % opts.save_every == 0 or snap or step == opts.steps or stop or paused:
             save(step, elapsed)
         if stop:
             stopped_by_time = step < opts.steps
