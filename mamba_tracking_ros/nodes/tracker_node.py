@@ -601,7 +601,7 @@ class TrackerNode(LifecycleNode):
 
     def _process(self, msg: Any, received: float) -> None:
         """Convert, run the tracker (applying a pending box) and publish for one frame set."""
-        from mamba_tracking_ros.io.ros_conversion import fit_box_to_image, frameset_to_frame
+        from mamba_tracking_ros.ros_adapters.ros_conversion import fit_box_to_image, frameset_to_frame
 
         self._drain_commands()
         left_out: list[str] = []
@@ -727,7 +727,7 @@ class TrackerNode(LifecycleNode):
 
     def _on_box(self, msg: Any, info: Any) -> None:
         """``~/box``: validate a BoundingBox2D and queue it; it (re)initialises the track on a frame set."""
-        from mamba_tracking_ros.io.ros_conversion import box_msg_to_xywh
+        from mamba_tracking_ros.ros_adapters.ros_conversion import box_msg_to_xywh
 
         self._count_command_losses("box", info)
         try:
@@ -855,7 +855,7 @@ class TrackerNode(LifecycleNode):
 
     def _on_set_target_service(self, request: Any, response: Any) -> Any:
         """``~/set_target``: sentence and/or box, after every command waiting; answers accepted + track id."""
-        from mamba_tracking_ros.io.ros_conversion import box_msg_to_xywh, fit_box_to_image
+        from mamba_tracking_ros.ros_adapters.ros_conversion import box_msg_to_xywh, fit_box_to_image
 
         response.accepted, response.track_id = False, ""
         sentence = str(request.sentence)
@@ -931,7 +931,7 @@ class TrackerNode(LifecycleNode):
         notes: list[str] | None = None,
     ) -> None:
         """Detection2D (+array), status and the debug image for one processed frame set."""
-        from mamba_tracking_ros.io.ros_conversion import (
+        from mamba_tracking_ros.ros_adapters.ros_conversion import (
             debug_image,
             detection_array,
             image_msg,
@@ -992,7 +992,7 @@ class TrackerNode(LifecycleNode):
         missing: tuple[str, ...] | None = None,
     ) -> None:
         """Publish ~/status (state, confidence, latencies, streams, counters, a human-readable message)."""
-        from mamba_tracking_ros.io.ros_conversion import confidence_to_score, track_status
+        from mamba_tracking_ros.ros_adapters.ros_conversion import confidence_to_score, track_status
 
         pub = self._pubs.get("status")
         if pub is None:
@@ -1102,7 +1102,7 @@ class TrackerNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         """One DiagnosticStatus: health level, lifecycle, device, counters, latency, state, latest problem."""
-        from mamba_tracking_ros.io.ros_conversion import diagnostic_array
+        from mamba_tracking_ros.ros_adapters.ros_conversion import diagnostic_array
 
         c = self._counters
         tracker = self._tracker

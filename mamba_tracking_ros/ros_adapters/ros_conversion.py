@@ -1,7 +1,7 @@
 """ROS message <-> tracker conversion for the tracker node (no model math, no node state).
 
 - ``mamba_tracking_msgs/FrameSet`` -> :class:`~mamba_tracking_ros.tracking.Frame` (images through
-  :mod:`mamba_tracking_ros.io.image_conversion`, events to an
+  :mod:`mamba_tracking_ros.codecs.image_conversion`, events to an
   :class:`~mamba_tracking_ros.tracking.EventWindow` in microseconds);
 - :class:`~mamba_tracking_ros.tracking.TrackResult` -> ``vision_msgs/Detection2D`` (bbox = centre + size, one
   hypothesis whose ``score`` is the MVLM confidence kappa in [-1, 1] mapped to [0, 1]) and
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mamba_tracking_ros.io.image_conversion import (
+from mamba_tracking_ros.codecs.image_conversion import (
     ImageConversionError,
     image_to_numpy,
     numpy_to_image_fields,
