@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "mamba_tracking_ros"
 PACKAGE_DIR = ROOT / PACKAGE
 
-#: Layer of each subpackage of ``mamba_tracking_ros``. A module may import its own subpackage and any
-#: subpackage on a strictly lower layer; subpackages sharing a layer are independent of each other.
+#: Layer of each subpackage (and top-level module) of ``mamba_tracking_ros``. A module may import its own
+#: subpackage and any on a strictly lower layer; subpackages sharing a layer are independent of each other.
 LAYERS: dict[str, int] = {
+    # -1: shared names without torch or ROS (modalities, SearchMode, TrackState); imports nothing.
+    "constants": -1,
     # 0: foundations, no other mamba_tracking_ros package (data: see ALLOWED_EXCEPTIONS).
     "ssm": 0,  # Mamba-2 SSD scan kernels and block (torch)
     "codecs": 0,  # image / event message codecs, frame sync: numpy on message fields, no ROS
@@ -47,8 +49,10 @@ ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
 }
 
 #: Packages that must import without ROS, and what they must not load.
-ROS_FREE_PACKAGES = ("ssm", "codecs", "model", "tracking", "data", "train", "eval")
+ROS_FREE_PACKAGES = ("constants", "ssm", "codecs", "model", "tracking", "data", "train", "eval")
 FORBIDDEN_AT_RUNTIME = ("rclpy", "rosbags", f"{PACKAGE}.nodes", f"{PACKAGE}.ros_adapters", f"{PACKAGE}.apps")
+#: Packages that must not even load torch (plain numpy / stdlib).
+TORCH_FREE_PACKAGES = ("constants", "codecs")
 
 
 def _module_name(path: Path) -> str:
@@ -113,8 +117,8 @@ def _python_files() -> list[Path]:
 
 
 def test_layer_table_covers_every_subpackage() -> None:
-    """Every subpackage (a folder with Python modules) has a layer; no stale names in the table."""
-    present = {p.relative_to(PACKAGE_DIR).parts[0] for p in _python_files() if p.parent != PACKAGE_DIR}
+    """Every subpackage (and top-level module but __init__) has a layer; no stale names in the table."""
+    present = {p.relative_to(PACKAGE_DIR).with_suffix("").parts[0] for p in _python_files()} - {"__init__"}
     assert not present - LAYERS.keys(), f"subpackages without a layer in LAYERS: {present - LAYERS.keys()}"
     assert not LAYERS.keys() - present, f"LAYERS names missing subpackages: {LAYERS.keys() - present}"
 
@@ -155,7 +159,8 @@ def bad():
 before, report = bad(), {}
 for sub in sys.argv[1].split(","):
     pkg = importlib.import_module(f"mamba_tracking_ros.{sub}")
-    names = [pkg.__name__] + sorted(m.name for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."))
+    path = getattr(pkg, "__path__", [])
+    names = [pkg.__name__] + sorted(m.name for m in pkgutil.walk_packages(path, pkg.__name__ + "."))
     for name in names:
         importlib.import_module(name)
         new = sorted(bad() - before)
@@ -166,17 +171,30 @@ print(json.dumps(report))
 """
 
 
-def test_ros_free_packages_do_not_load_ros() -> None:
-    """Runtime check: importing the ROS-free packages (all submodules) loads no rclpy, nodes, ros_adapters."""
+def _probe(packages: tuple[str, ...], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    """Import every module of ``packages`` in a fresh interpreter: {module: forbidden modules it loaded}."""
     proc = subprocess.run(
-        [sys.executable, "-c", _RUNTIME_PROBE, ",".join(ROS_FREE_PACKAGES), ",".join(FORBIDDEN_AT_RUNTIME)],
+        [sys.executable, "-c", _RUNTIME_PROBE, ",".join(packages), ",".join(forbidden)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_ros_free_packages_do_not_load_ros() -> None:
+    """Runtime check: importing the ROS-free packages (all submodules) loads no rclpy, nodes, ros_adapters."""
+    report = _probe(ROS_FREE_PACKAGES, FORBIDDEN_AT_RUNTIME)
     assert report == {}, "ROS-free modules loaded forbidden modules:\n" + "\n".join(
+        f"import {name} loaded {', '.join(mods[:8])}" for name, mods in report.items()
+    )
+
+
+def test_torch_free_packages_do_not_load_torch() -> None:
+    """Runtime check: the shared names and the message codecs import without torch."""
+    report = _probe(TORCH_FREE_PACKAGES, ("torch",))
+    assert report == {}, "torch-free modules loaded torch:\n" + "\n".join(
         f"import {name} loaded {', '.join(mods[:8])}" for name, mods in report.items()
     )

@@ -40,13 +40,7 @@ from mamba_tracking_ros.codecs.event_decoding import (
     decode_evt3,
     decode_mono,
 )
-from mamba_tracking_ros.codecs.frame_sync import (
-    IMAGE_MODALITIES,
-    MODALITIES,
-    FrameSynchronizer,
-    SyncConfig,
-    SyncedFrameSet,
-)
+from mamba_tracking_ros.codecs.frame_sync import FrameSynchronizer, SyncConfig, SyncedFrameSet
 from mamba_tracking_ros.codecs.image_conversion import (
     ImageConversionError,
     bytes_per_pixel,
@@ -54,6 +48,7 @@ from mamba_tracking_ros.codecs.image_conversion import (
     numpy_to_image_fields,
     to_thermal,
 )
+from mamba_tracking_ros.constants import IMAGE_MODALITIES, MODALITIES
 from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
 
 __all__ = ["RGB_ENCODINGS", "THERMAL_ENCODINGS", "IngestNode", "main"]
@@ -140,7 +135,7 @@ _PARAMETERS: dict[str, tuple[int, Any, str]] = {
     ),
     "modalities": (
         ParameterType.PARAMETER_STRING_ARRAY,
-        ["rgb", "thermal", "events"],
+        list(MODALITIES),
         "Inputs to subscribe, subset of rgb, thermal, events.",
     ),
     "required_modalities": (

@@ -58,6 +58,7 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
+from mamba_tracking_ros.constants import MODALITIES, TrackState
 from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
 
 #: Words on ``~/command`` that are commands, not sentences (compared after strip() and lower()).
@@ -71,8 +72,8 @@ _RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": Reliab
 _DURABILITY = {"volatile": DurabilityPolicy.VOLATILE, "transient_local": DurabilityPolicy.TRANSIENT_LOCAL}
 _UC3 = ("bgr", "rgb")
 _NAN_POLICIES = ("fill", "raise")
-_STATES_WITH_DETECTION = ("tracking", "relocalising")
-MODALITY_ORDER = ("rgb", "thermal", "events")
+_STATES_WITH_DETECTION = (TrackState.TRACKING.value, TrackState.RELOCALISING.value)
+MODALITY_ORDER = MODALITIES
 WAITING_MESSAGE = "waiting for target: publish a sentence on ~/command or a box on ~/box"
 
 
@@ -662,7 +663,7 @@ class TrackerNode(LifecycleNode):
                             f"{text} on the frame set stamped {frame.timestamp:.6f} s"
                         )
                         self._last_note = "initialised by box" + (" (clipped)" if fit.clipped else "")
-                if result is None and (tracker.state.value != "idle" or tracker.text is not None):
+                if result is None and (tracker.state != TrackState.IDLE or tracker.text is not None):
                     result = tracker.update(frame)
                 if result is not None:
                     model_ms = (time.perf_counter() - started) * 1000.0
@@ -834,7 +835,7 @@ class TrackerNode(LifecycleNode):
                     self._target_serial += 1
                     effect = (
                         "retargeting: the new target is searched over the whole image (relocalisation)"
-                        if tracker.state.value != "idle"
+                        if tracker.state != TrackState.IDLE
                         else "the track starts from this sentence on the next frame set"
                     )
                     self._log.info(f"command: sentence {preview!r} -> {effect}")
@@ -939,7 +940,7 @@ class TrackerNode(LifecycleNode):
         )
 
         header = msg.header
-        state = "waiting_for_target" if result is None else result.state.value
+        state = TrackState.WAITING_FOR_TARGET.value if result is None else result.state.value
         detections = []
         if result is not None and state in _STATES_WITH_DETECTION:
             det = track_result_to_detection(
@@ -962,9 +963,9 @@ class TrackerNode(LifecycleNode):
         self._last_result = result
         if result is None:
             note = WAITING_MESSAGE
-        elif state == "waiting_for_target":
+        elif state == TrackState.WAITING_FOR_TARGET:
             note = f"searching for {sentence!r}"
-        elif state == "tracking":
+        elif state == TrackState.TRACKING:
             note = "tracking"
         else:
             note = state
@@ -978,7 +979,7 @@ class TrackerNode(LifecycleNode):
         self._publish_status(header, note=note, result=result, sentence=sentence, used=frame.modalities)
         pub = self._pubs.get("debug_image")
         if pub is not None:
-            box = None if result is None or state == "waiting_for_target" else result.box
+            box = None if result is None or state == TrackState.WAITING_FOR_TARGET else result.box
             pub.publish(image_msg(debug_image(frame, box, state), header))
 
     def _publish_status(
@@ -1009,7 +1010,8 @@ class TrackerNode(LifecycleNode):
             conf = confidence_to_score(result.confidence)
         else:
             if state is None:
-                state = "waiting_for_target" if tracker_state == "idle" else tracker_state
+                idle = tracker_state == TrackState.IDLE
+                state = TrackState.WAITING_FOR_TARGET.value if idle else tracker_state
             mode, conf = "", math.nan
         c = self._counters
         now = time.monotonic()

@@ -31,9 +31,10 @@ from mamba_tracking_ros.codecs.image_conversion import (
     to_rgb8,
     to_thermal,
 )
+from mamba_tracking_ros.constants import MODALITIES, TrackState
 from mamba_tracking_ros.tracking.frame import EventWindow, Frame
 from mamba_tracking_ros.tracking.geometry import Box, clip_box, validate_box
-from mamba_tracking_ros.tracking.tracker import TrackResult, TrackState
+from mamba_tracking_ros.tracking.tracker import TrackResult
 
 __all__ = [
     "STATE_COLOURS",
@@ -76,7 +77,7 @@ def stamp_to_seconds(stamp: Any) -> float:
 def frameset_modalities(msg: Any) -> tuple[str, ...]:
     """Modalities a FrameSet carries (its ``has_*`` flags), in the tracker's canonical order."""
     present = {"rgb": bool(msg.has_rgb), "thermal": bool(msg.has_thermal), "events": bool(msg.has_events)}
-    return tuple(m for m in ("rgb", "thermal", "events") if present[m])
+    return tuple(m for m in MODALITIES if present[m])
 
 
 def _as_array(values: Any, dtype: type) -> np.ndarray:
