@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from mamba_tracking_ros.io.dvs_cdr import parse_dvs_event_array
-from mamba_tracking_ros.io.event_decoding import decode_evt3, decode_mono
+from mamba_tracking_ros.codecs.dvs_cdr import parse_dvs_event_array
+from mamba_tracking_ros.codecs.event_decoding import decode_evt3, decode_mono
 
 WIDTH, HEIGHT = 640, 480
 MS = 1_000_000

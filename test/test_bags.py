@@ -1,4 +1,4 @@
-"""rosbag2 files written and read by mamba_tracking_ros.io.bags (rosbags), checked against rclpy's own CDR."""
+"""rosbag2 files written and read by ``ros_adapters.bags`` (rosbags), checked against rclpy's own CDR."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesis, ObjectHypothesisWithPose
 
-from mamba_tracking_ros.io.bags import (
+from mamba_tracking_ros.ros_adapters.bags import (
     BagError,
     BagWriter,
     bag_topics,

@@ -11,8 +11,8 @@ from dv_ros2_msgs.msg import Event, EventArray  # built from interfaces/ by scri
 from rclpy.serialization import serialize_message
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from mamba_tracking_ros.io.dvs_cdr import parse_dvs_event_array
-from mamba_tracking_ros.io.event_decoding import EventDecodeError
+from mamba_tracking_ros.codecs.dvs_cdr import parse_dvs_event_array
+from mamba_tracking_ros.codecs.event_decoding import EventDecodeError
 
 MSG_DIR = Path(__file__).resolve().parents[1] / "interfaces" / "dv_ros2_msgs" / "msg"
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from mamba_tracking_ros.io.event_decoding import (
+from mamba_tracking_ros.codecs.event_decoding import (
     DecodedEvents,
     EventDecodeError,
     Evt3State,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mamba_tracking_ros.io.frame_sync import FrameSynchronizer, SyncConfig
+from mamba_tracking_ros.codecs.frame_sync import FrameSynchronizer, SyncConfig
 
 MS = 1_000_000
 T0 = 1_000_000 * MS  # 1000 s

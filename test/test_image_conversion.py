@@ -9,7 +9,7 @@ import pytest
 import torch
 from skimage import data as skdata
 
-from mamba_tracking_ros.io import (
+from mamba_tracking_ros.codecs import (
     SUPPORTED_ENCODINGS,
     ImageConversionError,
     bytes_per_pixel,

@@ -26,7 +26,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from mamba_tracking_ros.io.image_conversion import image_to_numpy  # noqa: E402
+from mamba_tracking_ros.codecs.image_conversion import image_to_numpy  # noqa: E402
 from mamba_tracking_ros.nodes import ingest_node  # noqa: E402
 from mamba_tracking_ros.nodes.ingest_node import IngestNode  # noqa: E402
 from mamba_tracking_ros.nodes.parameters import UnknownParameterError  # noqa: E402

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from tiny_model import write_tiny_yaml
 
+from mamba_tracking_ros.apps.replay import ReplayOptions, parse_sentence_at, replay_bag
+from mamba_tracking_ros.apps.sample_bag import TOPICS, SampleBagConfig, write_sample_bag
 from mamba_tracking_ros.cli.main import main
-from mamba_tracking_ros.io.replay import ReplayOptions, parse_sentence_at, replay_bag
-from mamba_tracking_ros.io.sample_bag import TOPICS, SampleBagConfig, write_sample_bag
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def bag_and_config(tmp_path_factory):
 def test_lockstep_replay_records_scores_retargets_and_survives_a_loop(bag_and_config, single_thread):
     """Every frame tracked in both passes (time jumps back between them); outputs recorded and stamped like
     the inputs; metrics computed against the ground truth; the midway sentence reaches the tracker."""
-    from mamba_tracking_ros.io.bags import bag_topics, read_messages
+    from mamba_tracking_ros.ros_adapters.bags import bag_topics, read_messages
 
     info, config, root = bag_and_config
     out = root / "out_sqlite"

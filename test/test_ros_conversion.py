@@ -13,8 +13,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 from vision_msgs.msg import BoundingBox2D, Detection2D
 
-from mamba_tracking_ros.io.image_conversion import ImageConversionError, numpy_to_image_fields
-from mamba_tracking_ros.io.ros_conversion import (
+from mamba_tracking_ros.codecs.image_conversion import ImageConversionError, numpy_to_image_fields
+from mamba_tracking_ros.ros_adapters.ros_conversion import (
     STATE_COLOURS,
     box_msg_to_xywh,
     confidence_to_score,

@@ -127,7 +127,7 @@ def test_upstream_field_names_and_types(msgtype: str) -> None:
     cls = CLASSES[msgtype]
     assert list(cls.get_fields_and_field_types()) == expected
     # Types: the rosbags view of the built .msg (installed share/) equals upstream's.
-    from mamba_tracking_ros.io.bags import make_typestore
+    from mamba_tracking_ros.ros_adapters.bags import make_typestore
 
     assert make_typestore().fielddefs[msgtype] == typestore.fielddefs[msgtype]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mamba_tracking_ros.io.event_decoding import decode_evt3, decode_mono
-from mamba_tracking_ros.io.event_encoding import EVT3_MAX_GAP_US, encode_evt3, encode_mono
+from mamba_tracking_ros.codecs.event_decoding import decode_evt3, decode_mono
+from mamba_tracking_ros.codecs.event_encoding import EVT3_MAX_GAP_US, encode_evt3, encode_mono
 
 SMALL = {"n_frames": 8, "width": 192, "height": 144, "object_height": 40}
 
@@ -67,7 +67,7 @@ def test_mono_round_trip():
 @pytest.fixture(scope="module", params=["mcap", "sqlite3"])
 def sample(request, tmp_path_factory):
     """A small sample bag in each storage."""
-    from mamba_tracking_ros.io.sample_bag import SampleBagConfig, write_sample_bag
+    from mamba_tracking_ros.apps.sample_bag import SampleBagConfig, write_sample_bag
 
     cfg = SampleBagConfig(storage=request.param, **SMALL)
     return write_sample_bag(tmp_path_factory.mktemp(request.param) / "bag", cfg)
@@ -77,8 +77,8 @@ def test_sample_bag_topics_types_counts_and_order(sample):
     """Every topic with its type and count; log times in order; stamps consistent across topics."""
     from rosbags.rosbag2 import Reader
 
-    from mamba_tracking_ros.io.bags import make_typestore
-    from mamba_tracking_ros.io.sample_bag import TOPICS
+    from mamba_tracking_ros.apps.sample_bag import TOPICS
+    from mamba_tracking_ros.ros_adapters.bags import make_typestore
 
     n = sample.config.n_frames
     expected = {
@@ -114,8 +114,8 @@ def test_sample_bag_topics_types_counts_and_order(sample):
 
 def test_sample_bag_deserialises_with_rclpy_and_events_decode(sample):
     """rclpy reads every message; the evt3 packets decode to the events written; ground truth retargets."""
-    from mamba_tracking_ros.io.bags import read_messages
-    from mamba_tracking_ros.io.sample_bag import TOPICS
+    from mamba_tracking_ros.apps.sample_bag import TOPICS
+    from mamba_tracking_ros.ros_adapters.bags import read_messages
 
     n_events, gt_ids, sentences, state = 0, [], [], None
     for rec, msg in read_messages(sample.path):
@@ -144,8 +144,8 @@ def test_sample_bag_deserialises_with_rclpy_and_events_decode(sample):
 
 def test_composited_boxes_are_exact():
     """Pixels changed by compositing lie inside the two boxes and reach each box's edges (tight boxes)."""
+    from mamba_tracking_ros.apps.sample_bag import SampleBagConfig, compose_sample_scene
     from mamba_tracking_ros.data.footage import read_clip
-    from mamba_tracking_ros.io.sample_bag import SampleBagConfig, compose_sample_scene
 
     cfg = SampleBagConfig(**{**SMALL, "n_frames": 3})
     frames, _, _ = compose_sample_scene(cfg)

@@ -35,10 +35,14 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray
 
-from mamba_tracking_ros.io.image_conversion import numpy_to_image_fields
-from mamba_tracking_ros.io.ros_conversion import STATE_COLOURS, confidence_to_score, frameset_to_frame
+from mamba_tracking_ros.codecs.image_conversion import numpy_to_image_fields
 from mamba_tracking_ros.nodes.parameters import UnknownParameterError
 from mamba_tracking_ros.nodes.tracker_node import TrackerNode
+from mamba_tracking_ros.ros_adapters.ros_conversion import (
+    STATE_COLOURS,
+    confidence_to_score,
+    frameset_to_frame,
+)
 from mamba_tracking_ros.tracking import Tracker
 
 H, W = 120, 160

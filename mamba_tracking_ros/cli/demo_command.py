@@ -22,8 +22,8 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the demo sub-command."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from ..io.replay import ReplayOptions, checkpoint_note, replay_bag, write_gif, write_plot
-    from ..io.sample_bag import SampleBagConfig, write_sample_bag
+    from ..apps.replay import ReplayOptions, checkpoint_note, replay_bag, write_gif, write_plot
+    from ..apps.sample_bag import SampleBagConfig, write_sample_bag
 
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from ..io.replay import ReplayOptions, ReplayResult, parse_sentence_at
+from ..apps.replay import ReplayOptions, ReplayResult, parse_sentence_at
 
 
 def add_common_model_flags(parser: argparse.ArgumentParser, checkpoint_default: str = "default") -> None:
@@ -67,7 +67,7 @@ def run_replay(args: argparse.Namespace) -> int:
         ground_truth_topic=args.ground_truth_topic,
         frame_timeout_s=args.frame_timeout,
     )
-    from ..io.replay import replay_bag, write_gif, write_plot
+    from ..apps.replay import replay_bag, write_gif, write_plot
 
     result = replay_bag(args.bag, options)
     print_result(result)

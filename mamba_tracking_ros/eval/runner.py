@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from mamba_tracking_ros.constants import MODALITIES
 from mamba_tracking_ros.data.datasets import TrackingSequence, open_dataset, read_boxes
 from mamba_tracking_ros.eval.baselines import BASELINES, OpenCVTracker
 from mamba_tracking_ros.eval.metrics import SequenceResult, aggregate, evaluate_sequence, per_attribute
-from mamba_tracking_ros.model.types import MODALITIES
 from mamba_tracking_ros.tracking.frame import Frame
 
 MAMBA = "mamba"

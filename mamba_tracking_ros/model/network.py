@@ -17,13 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mamba_tracking_ros.constants import MODALITIES
+
 from .config import ModelConfig
 from .fusion import DifferenceFusionMamba, OrderDynamicFusionMamba, PromptGenerator
 from .heads import CenterHead, VisionLanguageCorrelation
 from .language import get_sentence_encoder
 from .layers import HybridStateSpaceLayer, bidirectional_orders
 from .stems import EventStem, ImageStem, thermal_to_image_range
-from .types import MODALITIES, NetOutput, TextFeatures, TrackMemory
+from .types import NetOutput, TextFeatures, TrackMemory
 
 SEGMENTS = ("text", "template", "search")
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-#: Modalities the network understands, in the canonical order used everywhere (batch stacking, configs, docs).
-MODALITIES: tuple[str, ...] = ("rgb", "thermal", "events")
+from mamba_tracking_ros.constants import MODALITIES
+
+__all__ = ["MODALITIES", "NetOutput", "TextFeatures", "TrackMemory"]
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """ROS 2 ingest node: RGB, thermal and event inputs in, synchronised ``mamba_tracking_msgs/FrameSet`` out.
 
-Glue only: image checks use :mod:`mamba_tracking_ros.io.image_conversion`, event decoding
-:mod:`mamba_tracking_ros.io.event_decoding`, pairing and event windows
-:mod:`mamba_tracking_ros.io.frame_sync`. Every problem with the input is logged once per reason (with the
+Glue only: image checks use :mod:`mamba_tracking_ros.codecs.image_conversion`, event decoding
+:mod:`mamba_tracking_ros.codecs.event_decoding`, pairing and event windows
+:mod:`mamba_tracking_ros.codecs.frame_sync`. Every problem with the input is logged once per reason (with the
 reason's name; later occurrences are only counted in ``IngestNode.counters`` and in the periodic summary) and
 the node keeps running.
 
@@ -33,27 +33,22 @@ from rclpy.qos import (
 )
 from sensor_msgs.msg import Image
 
-from mamba_tracking_ros.io.dvs_cdr import parse_dvs_event_array
-from mamba_tracking_ros.io.event_decoding import (
+from mamba_tracking_ros.codecs.dvs_cdr import parse_dvs_event_array
+from mamba_tracking_ros.codecs.event_decoding import (
     EventDecodeError,
     Evt3State,
     decode_evt3,
     decode_mono,
 )
-from mamba_tracking_ros.io.frame_sync import (
-    IMAGE_MODALITIES,
-    MODALITIES,
-    FrameSynchronizer,
-    SyncConfig,
-    SyncedFrameSet,
-)
-from mamba_tracking_ros.io.image_conversion import (
+from mamba_tracking_ros.codecs.frame_sync import FrameSynchronizer, SyncConfig, SyncedFrameSet
+from mamba_tracking_ros.codecs.image_conversion import (
     ImageConversionError,
     bytes_per_pixel,
     image_to_numpy,
     numpy_to_image_fields,
     to_thermal,
 )
+from mamba_tracking_ros.constants import IMAGE_MODALITIES, MODALITIES
 from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
 
 __all__ = ["RGB_ENCODINGS", "THERMAL_ENCODINGS", "IngestNode", "main"]
@@ -140,7 +135,7 @@ _PARAMETERS: dict[str, tuple[int, Any, str]] = {
     ),
     "modalities": (
         ParameterType.PARAMETER_STRING_ARRAY,
-        ["rgb", "thermal", "events"],
+        list(MODALITIES),
         "Inputs to subscribe, subset of rgb, thermal, events.",
     ),
     "required_modalities": (

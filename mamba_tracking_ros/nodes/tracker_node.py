@@ -58,6 +58,7 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
+from mamba_tracking_ros.constants import MODALITIES, TrackState
 from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
 
 #: Words on ``~/command`` that are commands, not sentences (compared after strip() and lower()).
@@ -71,8 +72,8 @@ _RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": Reliab
 _DURABILITY = {"volatile": DurabilityPolicy.VOLATILE, "transient_local": DurabilityPolicy.TRANSIENT_LOCAL}
 _UC3 = ("bgr", "rgb")
 _NAN_POLICIES = ("fill", "raise")
-_STATES_WITH_DETECTION = ("tracking", "relocalising")
-MODALITY_ORDER = ("rgb", "thermal", "events")
+_STATES_WITH_DETECTION = (TrackState.TRACKING.value, TrackState.RELOCALISING.value)
+MODALITY_ORDER = MODALITIES
 WAITING_MESSAGE = "waiting for target: publish a sentence on ~/command or a box on ~/box"
 
 
@@ -601,7 +602,7 @@ class TrackerNode(LifecycleNode):
 
     def _process(self, msg: Any, received: float) -> None:
         """Convert, run the tracker (applying a pending box) and publish for one frame set."""
-        from mamba_tracking_ros.io.ros_conversion import fit_box_to_image, frameset_to_frame
+        from mamba_tracking_ros.ros_adapters.ros_conversion import fit_box_to_image, frameset_to_frame
 
         self._drain_commands()
         left_out: list[str] = []
@@ -662,7 +663,7 @@ class TrackerNode(LifecycleNode):
                             f"{text} on the frame set stamped {frame.timestamp:.6f} s"
                         )
                         self._last_note = "initialised by box" + (" (clipped)" if fit.clipped else "")
-                if result is None and (tracker.state.value != "idle" or tracker.text is not None):
+                if result is None and (tracker.state != TrackState.IDLE or tracker.text is not None):
                     result = tracker.update(frame)
                 if result is not None:
                     model_ms = (time.perf_counter() - started) * 1000.0
@@ -727,7 +728,7 @@ class TrackerNode(LifecycleNode):
 
     def _on_box(self, msg: Any, info: Any) -> None:
         """``~/box``: validate a BoundingBox2D and queue it; it (re)initialises the track on a frame set."""
-        from mamba_tracking_ros.io.ros_conversion import box_msg_to_xywh
+        from mamba_tracking_ros.ros_adapters.ros_conversion import box_msg_to_xywh
 
         self._count_command_losses("box", info)
         try:
@@ -834,7 +835,7 @@ class TrackerNode(LifecycleNode):
                     self._target_serial += 1
                     effect = (
                         "retargeting: the new target is searched over the whole image (relocalisation)"
-                        if tracker.state.value != "idle"
+                        if tracker.state != TrackState.IDLE
                         else "the track starts from this sentence on the next frame set"
                     )
                     self._log.info(f"command: sentence {preview!r} -> {effect}")
@@ -855,7 +856,7 @@ class TrackerNode(LifecycleNode):
 
     def _on_set_target_service(self, request: Any, response: Any) -> Any:
         """``~/set_target``: sentence and/or box, after every command waiting; answers accepted + track id."""
-        from mamba_tracking_ros.io.ros_conversion import box_msg_to_xywh, fit_box_to_image
+        from mamba_tracking_ros.ros_adapters.ros_conversion import box_msg_to_xywh, fit_box_to_image
 
         response.accepted, response.track_id = False, ""
         sentence = str(request.sentence)
@@ -931,7 +932,7 @@ class TrackerNode(LifecycleNode):
         notes: list[str] | None = None,
     ) -> None:
         """Detection2D (+array), status and the debug image for one processed frame set."""
-        from mamba_tracking_ros.io.ros_conversion import (
+        from mamba_tracking_ros.ros_adapters.ros_conversion import (
             debug_image,
             detection_array,
             image_msg,
@@ -939,7 +940,7 @@ class TrackerNode(LifecycleNode):
         )
 
         header = msg.header
-        state = "waiting_for_target" if result is None else result.state.value
+        state = TrackState.WAITING_FOR_TARGET.value if result is None else result.state.value
         detections = []
         if result is not None and state in _STATES_WITH_DETECTION:
             det = track_result_to_detection(
@@ -962,9 +963,9 @@ class TrackerNode(LifecycleNode):
         self._last_result = result
         if result is None:
             note = WAITING_MESSAGE
-        elif state == "waiting_for_target":
+        elif state == TrackState.WAITING_FOR_TARGET:
             note = f"searching for {sentence!r}"
-        elif state == "tracking":
+        elif state == TrackState.TRACKING:
             note = "tracking"
         else:
             note = state
@@ -978,7 +979,7 @@ class TrackerNode(LifecycleNode):
         self._publish_status(header, note=note, result=result, sentence=sentence, used=frame.modalities)
         pub = self._pubs.get("debug_image")
         if pub is not None:
-            box = None if result is None or state == "waiting_for_target" else result.box
+            box = None if result is None or state == TrackState.WAITING_FOR_TARGET else result.box
             pub.publish(image_msg(debug_image(frame, box, state), header))
 
     def _publish_status(
@@ -992,7 +993,7 @@ class TrackerNode(LifecycleNode):
         missing: tuple[str, ...] | None = None,
     ) -> None:
         """Publish ~/status (state, confidence, latencies, streams, counters, a human-readable message)."""
-        from mamba_tracking_ros.io.ros_conversion import confidence_to_score, track_status
+        from mamba_tracking_ros.ros_adapters.ros_conversion import confidence_to_score, track_status
 
         pub = self._pubs.get("status")
         if pub is None:
@@ -1009,7 +1010,8 @@ class TrackerNode(LifecycleNode):
             conf = confidence_to_score(result.confidence)
         else:
             if state is None:
-                state = "waiting_for_target" if tracker_state == "idle" else tracker_state
+                idle = tracker_state == TrackState.IDLE
+                state = TrackState.WAITING_FOR_TARGET.value if idle else tracker_state
             mode, conf = "", math.nan
         c = self._counters
         now = time.monotonic()
@@ -1102,7 +1104,7 @@ class TrackerNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         """One DiagnosticStatus: health level, lifecycle, device, counters, latency, state, latest problem."""
-        from mamba_tracking_ros.io.ros_conversion import diagnostic_array
+        from mamba_tracking_ros.ros_adapters.ros_conversion import diagnostic_array
 
         c = self._counters
         tracker = self._tracker

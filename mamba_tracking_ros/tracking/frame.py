@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mamba_tracking_ros.model.types import MODALITIES
+from mamba_tracking_ros.constants import MODALITIES
 
 THERMAL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 

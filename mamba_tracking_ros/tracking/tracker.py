@@ -34,14 +34,14 @@ import os
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from enum import Enum
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mamba_tracking_ros.model.types import MODALITIES, TextFeatures, TrackMemory
+from mamba_tracking_ros.constants import MODALITIES, SearchMode, TrackState
+from mamba_tracking_ros.model.types import TextFeatures, TrackMemory
 from mamba_tracking_ros.tracking.appearance import AppearanceModel
 from mamba_tracking_ros.tracking.confidence import MarginConfidence
 from mamba_tracking_ros.tracking.config import TrackerConfig, load_tracker_config
@@ -69,23 +69,6 @@ LOG = logging.getLogger(__name__)
 
 #: Best-ranked cells whose colour histogram is compared with the target's (appearance re-ranking).
 APPEARANCE_CELLS = 12
-
-
-class SearchMode(str, Enum):
-    """Where a frame was searched: around the last box (LOCAL) or over the whole image (GLOBAL, MVLM)."""
-
-    LOCAL = "local"
-    GLOBAL = "global"
-
-
-class TrackState(str, Enum):
-    """Track status after a frame (IDLE only before start / after reset, never in a TrackResult)."""
-
-    IDLE = "idle"
-    TRACKING = "tracking"
-    RELOCALISING = "relocalising"
-    LOST = "lost"
-    WAITING_FOR_TARGET = "waiting_for_target"
 
 
 @dataclass(frozen=True)

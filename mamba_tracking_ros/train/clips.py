@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from mamba_tracking_ros.constants import MODALITIES
 from mamba_tracking_ros.data.datasets.base import TrackingSequence
 from mamba_tracking_ros.model.config import ModelConfig
-from mamba_tracking_ros.model.types import MODALITIES
 from mamba_tracking_ros.tracking.config import TrackerConfig
 from mamba_tracking_ros.tracking.geometry import CropWindow, full_frame_window, square_window, xywh_to_xyxy
 from mamba_tracking_ros.train.targets import TrackingTargets, build_targets

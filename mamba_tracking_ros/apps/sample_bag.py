@@ -8,7 +8,7 @@ sent midway; the ground truth follows A until the retarget and B after it. Therm
 (:mod:`mamba_tracking_ros.data.thermal_sim`: luminance-driven background near ambient, the objects at their
 surface temperatures, LWIR band radiance, optics blur, fixed-pattern and temporal noise, 14-bit counts in
 ``mono16``); events are SIMULATED (:mod:`mamba_tracking_ros.data.event_sim` on the composited frames) and
-encoded as Prophesee EVT 3.0 (:func:`mamba_tracking_ros.io.event_encoding.encode_evt3`).
+encoded as Prophesee EVT 3.0 (:func:`mamba_tracking_ros.codecs.event_encoding.encode_evt3`).
 
 Topics (type, one message per frame unless said):
 
@@ -37,8 +37,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mamba_tracking_ros.io.event_encoding import encode_evt3
-from mamba_tracking_ros.io.image_conversion import numpy_to_image_fields
+from mamba_tracking_ros.codecs.event_encoding import encode_evt3
+from mamba_tracking_ros.codecs.image_conversion import numpy_to_image_fields
 
 __all__ = [
     "SampleBagConfig",
@@ -271,7 +271,7 @@ def write_sample_bag(path: str | Path, cfg: SampleBagConfig | None = None) -> Sa
     from std_msgs.msg import Header, String
     from vision_msgs.msg import Detection2D, ObjectHypothesisWithPose
 
-    from mamba_tracking_ros.io.bags import BagWriter
+    from mamba_tracking_ros.ros_adapters.bags import BagWriter
 
     cfg = cfg or SampleBagConfig()
     path = Path(path)

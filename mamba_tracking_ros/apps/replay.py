@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from mamba_tracking_ros.io.bags import BagError, BagWriter, message_class
+from mamba_tracking_ros.ros_adapters.bags import BagError, BagWriter, message_class
 
 __all__ = [
     "FrameOutcome",
@@ -249,7 +249,7 @@ def _load_messages(path: Path, layout: dict[str, Any], sentences: Sequence[tuple
     """All messages of the bag in log-time order with roles, plus the ``--sentence-at`` commands."""
     from rclpy.serialization import serialize_message
 
-    from mamba_tracking_ros.io.bags import read_raw
+    from mamba_tracking_ros.ros_adapters.bags import read_raw
 
     role_of = {topic: role for role, topic in layout["roles"].items()}
     out = []
@@ -597,7 +597,7 @@ def _frame_outcomes(
     statuses: dict[int, list[Any]],
 ) -> list[FrameOutcome]:
     """Per reference frame (first pass): ground truth by stamp, the first detections and status of it."""
-    from mamba_tracking_ros.io.bags import read_messages
+    from mamba_tracking_ros.ros_adapters.bags import read_messages
 
     gt: dict[int, tuple[tuple[float, float, float, float], str]] = {}
     topic = layout["roles"].get("ground_truth")
@@ -711,8 +711,8 @@ def write_gif(result: ReplayResult, path: str | Path, scale: float = 0.5, fps: f
     from PIL import Image as PILImage
     from PIL import ImageDraw
 
-    from mamba_tracking_ros.io.bags import read_messages
-    from mamba_tracking_ros.io.image_conversion import image_to_numpy, to_rgb8
+    from mamba_tracking_ros.codecs.image_conversion import image_to_numpy, to_rgb8
+    from mamba_tracking_ros.ros_adapters.bags import read_messages
 
     layout = bag_layout(result.bag)
     topic = layout["roles"].get("rgb") or layout["roles"].get("thermal")

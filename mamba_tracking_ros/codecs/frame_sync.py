@@ -39,17 +39,15 @@ from typing import Any
 
 import numpy as np
 
+from mamba_tracking_ros.constants import IMAGE_MODALITIES, MODALITIES
+
 __all__ = [
-    "IMAGE_MODALITIES",
-    "MODALITIES",
     "EventSlice",
     "FrameSynchronizer",
     "SyncConfig",
     "SyncedFrameSet",
 ]
 
-MODALITIES: tuple[str, ...] = ("rgb", "thermal", "events")
-IMAGE_MODALITIES: tuple[str, ...] = ("rgb", "thermal")
 
 _MS = 1_000_000
 

@@ -3,7 +3,7 @@
 Used to write sample bags (and tests) that look like what ``metavision_driver`` records. No ROS import.
 
 ``evt3`` (Prophesee EVT 3.0, 16-bit little-endian words, word type in the top 4 bits; layout as in
-:mod:`mamba_tracking_ros.io.event_decoding`): events are sorted by (t, y, polarity, x); a ``TIME_HIGH`` word
+:mod:`.event_decoding`): events are sorted by (t, y, polarity, x); a ``TIME_HIGH`` word
 is written when the upper 12 bits of the 24-bit microsecond clock change, a ``TIME_LOW`` word when the lower
 12 bits change, an ``ADDR_Y`` word when the row changes. Events of one (t, y, polarity) that fall into the
 same 12-pixel-aligned column window are written as ``VECT_BASE_X`` + ``VECT_12`` when the window holds two or
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mamba_tracking_ros.io.event_decoding import EVT3_MIN_ROLLOVER_DISTANCE
+from mamba_tracking_ros.codecs.event_decoding import EVT3_MIN_ROLLOVER_DISTANCE
 
 __all__ = ["EVT3_MAX_COORD", "EVT3_MAX_GAP_US", "encode_evt3", "encode_mono"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mamba_tracking_ros.io.event_decoding import DecodedEvents, EventDecodeError
+from mamba_tracking_ros.codecs.event_decoding import DecodedEvents, EventDecodeError
 
 __all__ = ["DvsArray", "parse_dvs_event_array"]
 

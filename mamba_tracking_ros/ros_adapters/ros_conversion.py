@@ -1,7 +1,7 @@
 """ROS message <-> tracker conversion for the tracker node (no model math, no node state).
 
 - ``mamba_tracking_msgs/FrameSet`` -> :class:`~mamba_tracking_ros.tracking.Frame` (images through
-  :mod:`mamba_tracking_ros.io.image_conversion`, events to an
+  :mod:`mamba_tracking_ros.codecs.image_conversion`, events to an
   :class:`~mamba_tracking_ros.tracking.EventWindow` in microseconds);
 - :class:`~mamba_tracking_ros.tracking.TrackResult` -> ``vision_msgs/Detection2D`` (bbox = centre + size, one
   hypothesis whose ``score`` is the MVLM confidence kappa in [-1, 1] mapped to [0, 1]) and
@@ -24,16 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from mamba_tracking_ros.io.image_conversion import (
+from mamba_tracking_ros.codecs.image_conversion import (
     ImageConversionError,
     image_to_numpy,
     numpy_to_image_fields,
     to_rgb8,
     to_thermal,
 )
+from mamba_tracking_ros.constants import MODALITIES, TrackState
 from mamba_tracking_ros.tracking.frame import EventWindow, Frame
 from mamba_tracking_ros.tracking.geometry import Box, clip_box, validate_box
-from mamba_tracking_ros.tracking.tracker import TrackResult, TrackState
+from mamba_tracking_ros.tracking.tracker import TrackResult
 
 __all__ = [
     "STATE_COLOURS",
@@ -76,7 +77,7 @@ def stamp_to_seconds(stamp: Any) -> float:
 def frameset_modalities(msg: Any) -> tuple[str, ...]:
     """Modalities a FrameSet carries (its ``has_*`` flags), in the tracker's canonical order."""
     present = {"rgb": bool(msg.has_rgb), "thermal": bool(msg.has_thermal), "events": bool(msg.has_events)}
-    return tuple(m for m in ("rgb", "thermal", "events") if present[m])
+    return tuple(m for m in MODALITIES if present[m])
 
 
 def _as_array(values: Any, dtype: type) -> np.ndarray:
