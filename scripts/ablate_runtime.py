@@ -10,7 +10,7 @@ baselines read from ``--baselines SET=SUMMARY_JSON`` (an ``eval`` summary.json o
 Example (the table in docs/evaluation.md)::
 
     .venv/bin/python scripts/ablate_runtime.py --out docs/evaluation/ablation \\
-        --set test=/work/data/test --set test2=/work/data/test2 --set real=/work/data/real \\
+        --set test=DATA/test --set test2=DATA/test2 --set real=DATA/real \\
         --baselines test=docs/evaluation/test/summary.json \\
         --baselines test2=docs/evaluation/test2/summary.json \\
         --baselines real=docs/evaluation/real/summary.json --workers 2
@@ -90,6 +90,24 @@ SHIPPED_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
     "size penalty k=0.1": ({"size_penalty_k": 0.1}, "mild SiamRPN scale / aspect penalty"),
     "template threshold 0.8": ({"template_update_threshold": 0.8}, "refresh templates only when sure"),
     "memory gated at kappa 0.25": ({"memory_update_min_kappa": 0.25}, "SSM state kept through unsure frames"),
+    "floor unchecked cells": (
+        {"appearance_floor_rest": True},
+        "cells outside the colour-checked top 12 cannot overtake them",
+    ),
+    "floor + texture w=1": (
+        {"appearance_floor_rest": True, "texture_weight": 1.0},
+        "and re-rank by gradient-orientation histograms",
+    ),
+    "floor + texture w=3": ({"appearance_floor_rest": True, "texture_weight": 3.0}, "stronger texture term"),
+    "floor + colour w=2.5": ({"appearance_floor_rest": True, "appearance_weight": 2.5}, "weaker colour"),
+    "floor + colour w=2.5 + texture w=1": (
+        {"appearance_floor_rest": True, "appearance_weight": 2.5, "texture_weight": 1.0},
+        "weaker colour, texture",
+    ),
+    "floor + colour w=2.5 + texture w=3": (
+        {"appearance_floor_rest": True, "appearance_weight": 2.5, "texture_weight": 3.0},
+        "weaker colour, stronger texture",
+    ),
 }
 
 #: The variant grids: name -> (variants, the reference row the deltas are taken against).

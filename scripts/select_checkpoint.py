@@ -3,8 +3,8 @@
 Example (a run made with ``mamba-tracking train ... --snapshot-every 500``; the validation set is a train
 split from a seed no training run used, so its sequences are neither training nor test data)::
 
-    .venv/bin/mamba-tracking make-data --split train --out /work/data/val --count 24 --seed 99 --workers 2
-    .venv/bin/python scripts/select_checkpoint.py --run runs/ft3 --val project:/work/data/val \\
+    .venv/bin/mamba-tracking make-data --split train --out DATA/val --count 24 --seed 99 --workers 2
+    .venv/bin/python scripts/select_checkpoint.py --run runs/ft3 --val project:DATA/val \\
         --modalities rgb --modalities rgb,thermal,events --workers 2
 """
 
