@@ -237,3 +237,54 @@ def test_appearance_reranking_keeps_the_target_against_a_brighter_look_alike(net
     factor = on._appearance_factor(canvas, ranked, boxes, window)
     assert factor[0] * 0.5 > factor[1] * 0.6  # the check reverses the order
     assert np.all(factor[2:] <= 1.0)
+
+
+def test_gradient_histogram_tells_texture_apart_and_tolerates_a_shift() -> None:
+    """A checkered patch matches itself shifted by two pixels far better than a plain patch of its colour;
+    a flat box has no edge energy; the texture similarity is 1 before a target is set."""
+    from mamba_tracking_ros.tracking.appearance import AppearanceModel, gradient_histogram, intersection
+
+    image = np.full((60, 120, 3), 120, dtype=np.uint8)
+    checker = (np.indices((24, 24)).sum(axis=0) // 3) % 2  # 3-pixel squares
+    image[10:34, 10:34] = np.where(checker[..., None] == 1, (230, 40, 40), (90, 15, 15))
+    image[10:34, 70:94] = (200, 40, 30)  # plain, similar colour
+    target = gradient_histogram(image, (10, 10, 24, 24))
+    shifted = gradient_histogram(image, (12, 12, 24, 24))
+    plain = gradient_histogram(image, (70, 10, 24, 24))
+    assert target is not None and shifted is not None and plain is not None
+    assert intersection(target, shifted) > 0.8 > 0.2 > intersection(target, plain)
+    flat = gradient_histogram(np.full((30, 30, 3), 50, np.uint8), (5, 5, 20, 20))
+    assert flat is not None and flat.sum() == 0.0 and intersection(flat, flat) == 1.0
+    assert gradient_histogram(image, (500, 0, 10, 10)) is None
+    model = AppearanceModel(texture=True)
+    assert np.all(model.texture_similarity(image, [(70, 10, 24, 24)]) == 1.0)
+    model.set(image, (10, 10, 24, 24))
+    sims = model.texture_similarity(image, [(12, 12, 24, 24), (70, 10, 24, 24)])
+    assert sims[0] > 0.8 > 0.2 > sims[1]
+    with pytest.raises(ValueError, match="texture_weight"):
+        TrackerConfig(texture_weight=-0.5)
+
+
+def test_unchecked_cells_cannot_overtake_checked_ones(net: torch.nn.Module) -> None:
+    """With appearance_floor_rest, a cell outside the checked top cells gets the lowest checked factor, so
+    a penalised look-alike region cannot hand the pick to an unchecked cell; without it, it keeps 1."""
+    from mamba_tracking_ros.tracking.tracker import APPEARANCE_CELLS
+
+    canvas = np.full((H, W, 3), 90, dtype=np.uint8)
+    canvas[40:70, 50:70] = (220, 40, 40)
+    frame = Frame(rgb=canvas, timestamp=0.0)
+    ranked = np.linspace(1.0, 0.0, 64).reshape(8, 8)  # cell 0 best, then 1, 2, ...
+    factors = []
+    for floor in (False, True):
+        tracker = Tracker(
+            model=net, tracker_config={"appearance_weight": 5.0, "appearance_floor_rest": floor}
+        )
+        tracker.start(frame, box=(50, 40, 20, 30))
+        window = tracker._search_window(tracker._prepare(frame), SearchMode.LOCAL)
+        boxes = np.tile(np.array([0.0, 0.0, 8.0, 8.0]), (64, 1))  # grey background boxes: low similarity
+        factors.append(tracker._appearance_factor(canvas, ranked, boxes, window))
+    plain, floored = factors
+    checked = plain[:APPEARANCE_CELLS]
+    assert checked.max() < 0.5 and np.all(plain[APPEARANCE_CELLS:] == 1.0)
+    assert np.allclose(floored[:APPEARANCE_CELLS], checked)
+    assert np.all(floored[APPEARANCE_CELLS:] == checked.min())

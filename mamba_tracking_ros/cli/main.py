@@ -16,6 +16,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "make_data_command",
     "replay_command",
     "demo_command",
+    "track_command",
 )
 
 

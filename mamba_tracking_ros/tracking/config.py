@@ -37,7 +37,9 @@ class TrackerConfig:
     motion_momentum: float = 0.5  # constant-velocity model: v = m*v + (1-m)*displacement (0: no motion model)
     global_window_influence: float = 0.0  # global mode: weight of a broad prior centred on the last position
     appearance_weight: float = 5.0  # re-rank candidates by exp(-w * (1 - colour-histogram BC)) (0: off)
-    appearance_update_rate: float = 0.05  # EWMA weight of a confident frame's colour histogram
+    appearance_floor_rest: bool = True  # cells outside the checked top 12 get the lowest checked factor
+    texture_weight: float = 3.0  # also re-rank by exp(-w * (1 - gradient-histogram intersection)) (0: off)
+    appearance_update_rate: float = 0.05  # EWMA weight of a confident frame's colour / texture histograms
     memory_update_min_kappa: float = -1.0  # carry the SSM final state only when kappa >= this (-1: always)
     # --- template clip (MambaVLT)
     template_clip_len: int = 3  # K template frames: the initial one is kept, the other K-1 refreshed (FIFO)
@@ -74,7 +76,7 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         """Validate ranges; a bad value raises ValueError naming the field."""
         positive = ("search_factor", "template_factor", "min_search_side", "min_box_size")
-        for name in ("size_penalty_k", "appearance_weight"):
+        for name in ("size_penalty_k", "appearance_weight", "texture_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value < 100.0):
                 raise ValueError(f"{name}: must be in [0, 100), got {value!r}")
@@ -132,7 +134,7 @@ class TrackerConfig:
         check_precision(self.precision)
         check_compile(self.compile)
         flags = ("seed_template_from_text", "warm_memory_on_start", "resize_thermal_to_rgb")
-        for name in (*flags, "size_rate_from_score", "margin_on_prior"):
+        for name in (*flags, "size_rate_from_score", "margin_on_prior", "appearance_floor_rest"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")
 

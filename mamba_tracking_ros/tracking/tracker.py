@@ -207,7 +207,9 @@ class Tracker:
             cls_scale_floor=cfg.cls_scale_floor,
             scale_momentum=cfg.scale_momentum,
         )
-        self._appearance = AppearanceModel(update_rate=cfg.appearance_update_rate)
+        self._appearance = AppearanceModel(
+            update_rate=cfg.appearance_update_rate, texture=cfg.texture_weight > 0.0
+        )
         self._text: TextFeatures | None = None
         self.reset()
 
@@ -337,7 +339,7 @@ class Tracker:
         self._box = clip_box(init_box, prep.width, prep.height, cfg.min_box_size)
         self._acquired = True
         self._add_templates(prep, self._box, initial=True)
-        if cfg.appearance_weight > 0.0 and frame.rgb is not None:
+        if self._uses_appearance and frame.rgb is not None:
             self._appearance.set(frame.rgb, self._box)
         self._confidence.reset(memory=cfg.init_box_confidence)
         score, modalities = float("nan"), prep.frame.modalities
@@ -614,7 +616,7 @@ class Tracker:
         ranked = self._rank(scores * penalty, mode, window)
         margin_values = ranked if cfg.margin_on_prior and mode == SearchMode.LOCAL else None
         rgb = prep.frame.rgb
-        if cfg.appearance_weight > 0.0 and rgb is not None and self._appearance.ready:
+        if self._uses_appearance and rgb is not None and self._appearance.ready:
             # a look-alike of another colour drops in the ranking and in the margin (its competitor value)
             factor = self._appearance_factor(rgb, ranked, boxes, window)
             margin_values = (scores.ravel() if margin_values is None else margin_values.ravel()) * factor
@@ -663,7 +665,7 @@ class Tracker:
                 self._state = TrackState.LOST
             else:
                 self._state = TrackState.RELOCALISING
-        if kappa >= cfg.template_update_threshold and cfg.appearance_weight > 0.0 and rgb is not None:
+        if kappa >= cfg.template_update_threshold and self._uses_appearance and rgb is not None:
             self._appearance.update(rgb, self._box)
         if kappa >= cfg.template_update_threshold:
             due = self._frame_index - self._last_refresh >= cfg.template_update_interval
@@ -690,9 +692,23 @@ class Tracker:
         factor = np.ones(ranked.size, dtype=np.float64)
         top = np.argsort(-ranked.ravel(), kind="stable")[:APPEARANCE_CELLS]
         cells = [xyxy_to_xywh(window.crop_to_image(boxes[c])) for c in top]
-        similarity = self._appearance.similarity(rgb, cells)
-        factor[top] = np.exp(-self.config.appearance_weight * (1.0 - similarity))
+        cfg = self.config
+        exponent = np.zeros(len(cells), dtype=np.float64)
+        if cfg.appearance_weight > 0.0:
+            exponent += cfg.appearance_weight * (1.0 - self._appearance.similarity(rgb, cells))
+        if cfg.texture_weight > 0.0:
+            exponent += cfg.texture_weight * (1.0 - self._appearance.texture_similarity(rgb, cells))
+        factor[top] = np.exp(-exponent)
+        if self.config.appearance_floor_rest:  # an unchecked cell must not overtake the checked ones
+            rest = np.ones(ranked.size, dtype=bool)
+            rest[top] = False
+            factor[rest] = factor[top].min()
         return factor
+
+    @property
+    def _uses_appearance(self) -> bool:
+        """Whether candidates are re-ranked by colour and / or texture (see tracking/appearance.py)."""
+        return self.config.appearance_weight > 0.0 or self.config.texture_weight > 0.0
 
     def _update_velocity(self, box: Sequence[float]) -> None:
         """Constant-velocity model: EWMA of the centre displacement between two confident local frames."""
