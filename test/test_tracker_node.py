@@ -766,7 +766,8 @@ def test_input_outage_is_visible_in_status_and_diagnostics(make_node) -> None:
     )
     wait_for(lambda: probe.logs("state no_input"), "outage log")
     back = probe.send(frame_set(nxt + 5, thermal=True))
-    assert back.state == "tracking" and list(back.modalities_missing) == []
+    # out of no_input with every stream back (tracking or relocalising is the random tiny network's call)
+    assert back.state in ("tracking", "relocalising") and list(back.modalities_missing) == []
     wait_for(lambda: probe.logs("frame sets arrive again"), "recovery log")
 
 
