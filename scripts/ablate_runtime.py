@@ -121,6 +121,10 @@ SHIPPED_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
         {"appearance_floor_rest": True, "texture_weight": 3.0, "window_influence": 0.2},
         "floor, texture and a weaker Hanning prior",
     ),
+    "shipped + size rate 0.3": (
+        {"appearance_floor_rest": True, "texture_weight": 3.0, "size_update_rate": 0.3},
+        "the 2026-12-05 policy; slower size adaptation",
+    ),
     "floor + window 0.2 + tau 0.4": (
         {"appearance_floor_rest": True, "window_influence": 0.2, "tau": 0.4},
         "and relocalise more often",
