@@ -1,6 +1,7 @@
 """ROS-side costs: event decoding rate (one core) and the ingest node's added latency per frame set.
 
-* ``event_decode``: ``decode_mono`` and ``decode_evt3`` on packets of synthetic events (640x480 sensor),
+* ``event_decode``: ``decode_mono``, ``decode_evt3``, ``decode_libcaer``, ``decode_libcaer_cmp`` on packets
+  of synthetic events (640x480 sensor),
   best of ``--repeats`` runs, events per second on one core (numpy is single-threaded for these ops).
   evt3 is measured twice: a vectorised mix (TIME_HIGH/TIME_LOW, ADDR_Y, VECT_BASE_X + 2 x VECT_12 and 2 single
   ADDR_X per group, as Prophesee sensors emit under motion) and the worst case of one ADDR_X word per event
@@ -39,7 +40,12 @@ from typing import Any
 import numpy as np
 
 from mamba_tracking_ros.codecs.dvs_cdr import parse_dvs_event_array
-from mamba_tracking_ros.codecs.event_decoding import decode_evt3, decode_mono
+from mamba_tracking_ros.codecs.event_decoding import (
+    decode_evt3,
+    decode_libcaer,
+    decode_libcaer_cmp,
+    decode_mono,
+)
 
 WIDTH, HEIGHT = 640, 480
 MS = 1_000_000
@@ -101,6 +107,16 @@ def evt3_single_payload(n: int, seed: int = 0) -> bytes:
     return words.tobytes()
 
 
+def libcaer_payloads(n: int, seed: int = 3) -> tuple[bytes, bytes]:
+    """``libcaer`` and ``libcaer_cmp`` payloads of ``n`` events (the latter: time, x, y words per event)."""
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(0, 2_000_000, n))
+    x, y, p = rng.integers(0, WIDTH, n), rng.integers(0, HEIGHT, n), rng.integers(0, 2, n)
+    plain = np.stack([(x << 17) | (y << 2) | (p << 1) | 1, t], axis=1).astype("<u4").tobytes()
+    words = np.stack([t >> 12, (1 << 12) | (t & 0xFFF), (2 << 12) | x, (3 << 12) | (p << 11) | y], axis=1)
+    return plain, words.astype("<u2").tobytes()
+
+
 def _best_rate(fn: Any, n_events: int, repeats: int) -> tuple[float, float]:
     """(events per second, seconds) of the fastest of ``repeats`` calls."""
     best = float("inf")
@@ -127,6 +143,15 @@ def bench_event_decode(n_events: int = 2_000_000, repeats: int = 5) -> list[dict
     rows.append(
         {"case": "evt3 vector mix", "events": n_vec, "bytes": len(vec), "seconds": sec, "events_per_s": rate}
     )
+    plain, packed = libcaer_payloads(n_events)
+    for case, payload, decode in (
+        ("libcaer", plain, decode_libcaer),
+        ("libcaer_cmp (time, x, y words)", packed, decode_libcaer_cmp),
+    ):
+        rate, sec = _best_rate(lambda p=payload, d=decode: d(p, 0), n_events, repeats)
+        rows.append(
+            {"case": case, "events": n_events, "bytes": len(payload), "seconds": sec, "events_per_s": rate}
+        )
     single = evt3_single_payload(n_events)
     rate, sec = _best_rate(lambda: decode_evt3(single), n_events, repeats)
     rows.append(

@@ -319,6 +319,39 @@ def test_evt3_packets_are_decoded_and_mapped_to_ros_time(harness) -> None:
     np.testing.assert_array_equal(np.asarray(fs.event_p), ps[sel])
 
 
+@pytest.mark.parametrize("encoding", ["libcaer", "libcaer_cmp"])
+def test_libcaer_packets_are_decoded_at_their_absolute_time(harness, encoding: str) -> None:
+    """iniVation packets (libcaer_driver): event time = time_base (host ns) + sensor us, not the stamp."""
+    h = harness(modalities=["rgb", "events"], required_modalities=["rgb", "events"])
+    base = T0 - 7 * MS  # the driver's time base: host time of the sensor clock's zero
+    sensor_us = 7_000 + np.arange(0, 40_000, 100, dtype=np.int64)  # 400 events over 40 ms
+    xs, ys, ps = sensor_us % W, (sensor_us // 7) % H, (sensor_us // 100) % 2
+    if encoding == "libcaer":
+        data = (xs << 17) | (ys << 2) | (ps << 1) | 1
+        payload = np.stack([data, sensor_us], axis=1).astype("<u4").tobytes()
+    else:
+        words = np.stack(
+            [sensor_us >> 12, (1 << 12) | (sensor_us & 0xFFF), (2 << 12) | xs, (3 << 12) | (ps << 11) | ys],
+            axis=1,
+        )
+        payload = words.astype("<u2").tobytes()
+    pkt = EventPacket()
+    pkt.header.stamp = stamp_msg(T0 + 3 * MS)  # a stamp that is not the event time
+    pkt.width, pkt.height, pkt.encoding, pkt.time_base = W, H, encoding, base
+    pkt.events = payload
+    h.publish("events", pkt)
+    frame = T0 + 30 * MS
+    h.publish("rgb", make_image(frame, rgb_array(0), "rgb8"))
+    fs = h.wait_sets(1)[0]
+    expected_t = base + sensor_us * 1000
+    sel = expected_t < frame
+    assert sel.sum() > 100
+    np.testing.assert_array_equal(np.asarray(fs.event_t_ns), expected_t[sel])
+    np.testing.assert_array_equal(np.asarray(fs.event_x), xs[sel])
+    np.testing.assert_array_equal(np.asarray(fs.event_y), ys[sel])
+    np.testing.assert_array_equal(np.asarray(fs.event_p), ps[sel])
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 
 
@@ -434,7 +467,7 @@ def test_malformed_event_packets(harness) -> None:
     bad.events = bytes(12)
     h.publish("events", bad)
     other = mono_packet(T0, [1], [1], [1], [0], seq=1)
-    other.encoding = "libcaer_cmp"
+    other.encoding = "evt2"  # Prophesee EVT 2.0: not decoded here
     h.publish("events", other)
     h.spin_until(lambda: h.tagged("events_malformed") and h.tagged("events_bad_encoding"), what="logs")
     assert "multiple of 8" in h.tagged("events_malformed")[0].msg

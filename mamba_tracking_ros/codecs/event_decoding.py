@@ -24,6 +24,22 @@ reserved and rejected. The 24-bit clock is extended across rollovers as upstream
 smaller than the previous one by more than 10 counts adds 2**24 us. As upstream, no event is emitted before
 the stream has a valid time (a TIME_HIGH followed by a TIME_LOW); the EVT3 words carry the sensor clock
 itself, so :func:`decode_packet` (like upstream) ignores the message ``time_base`` for ``evt3``.
+
+iniVation cameras (DAVIS, DVXplorer) through the maintained ``libcaer_driver``; layouts as upstream's
+``libcaer_decoder.h`` / ``libcaer_cmp_types.h`` / ``libcaer_cmp_decoder.h``, times absolute (``time_base`` is
+host time in ns):
+
+``libcaer``: libcaer's polarity events, 8 bytes each, little endian: a 32-bit data word (bit 1 polarity,
+bits 2-16 y, bits 17-31 x; bit 0, libcaer's valid mark, is not read, as upstream) and a signed 32-bit
+microsecond timestamp (31 bits used). Event time = ``time_base`` + timestamp * 1000 ns; a timestamp smaller
+than the one before it is a rollover and adds 2**31 us from there on.
+
+``libcaer_cmp``: 16-bit little-endian words, code in the top 4 bits: 0 TIME_HIGH (12 bits: the time's bits
+12-23), 1 TIME_LOW (bits 0-11), 2 ADDR_X (11-bit x, kept for the following events), 3 ADDR_Y (11-bit y,
+bit 11 polarity: one event at the current x), 4 VECT_BASE_Y (11-bit base y, bit 11 polarity), 5 VECT_8
+(8-bit mask: an event at base y + i for each set bit i, then base y += 8). Event time = ``time_base`` +
+(high | low) * 1000 ns; time, x and base y start at 0 in every packet. Codes 6-15 (VECT_12 is declared
+upstream but never written) are rejected.
 """
 
 from __future__ import annotations
@@ -41,11 +57,15 @@ __all__ = [
     "Evt3State",
     "decode_dvs_array",
     "decode_evt3",
+    "decode_libcaer",
+    "decode_libcaer_cmp",
     "decode_mono",
     "decode_packet",
 ]
 
-SUPPORTED_ENCODINGS: tuple[str, ...] = ("evt3", "mono")
+SUPPORTED_ENCODINGS: tuple[str, ...] = ("evt3", "libcaer", "libcaer_cmp", "mono")
+LIBCAER_TS_ROLLOVER_US = 1 << 31  # libcaer's 31-bit microsecond timestamp wraps here
+_CMP_TIME_HIGH, _CMP_TIME_LOW, _CMP_ADDR_X, _CMP_ADDR_Y, _CMP_VECT_BASE_Y, _CMP_VECT_8 = range(6)
 EVT3_MIN_ROLLOVER_DISTANCE = 10  # TIME_HIGH may step back this much without a rollover (upstream rule)
 
 # EVT 3.0 word types (top 4 bits of each 16-bit word).
@@ -168,6 +188,82 @@ def decode_mono(events: object, time_base_ns: int, is_bigendian: bool = False) -
     t += int(time_base_ns)
     t //= 1000
     return DecodedEvents(x, y, t, p)
+
+
+def decode_libcaer(events: object, time_base_ns: int) -> DecodedEvents:
+    """Decode a ``libcaer`` payload (8-byte libcaer polarity events; see the module docstring)."""
+    buf = _as_bytes_array(events)
+    if buf.shape[0] % 8:
+        raise EventDecodeError(f"events: libcaer payload length {buf.shape[0]} is not a multiple of 8 bytes")
+    if buf.shape[0] == 0:
+        return DecodedEvents.empty()
+    pairs = np.frombuffer(buf, dtype="<u4").reshape(-1, 2)
+    data = pairs[:, 0]
+    ts = pairs[:, 1].view("<i4").astype(np.int64)
+    if ts.min() < 0:
+        bad = int(np.flatnonzero(ts < 0)[0])
+        raise EventDecodeError(f"events: libcaer timestamp {int(ts[bad])} (event {bad}) is negative")
+    wraps = np.concatenate(([0], np.cumsum(ts[1:] < ts[:-1], dtype=np.int64)))
+    t_ns = (ts + wraps * LIBCAER_TS_ROLLOVER_US) * 1000 + int(time_base_ns)
+    return DecodedEvents(
+        ((data >> 17) & 0x7FFF).astype(np.uint16),
+        ((data >> 2) & 0x7FFF).astype(np.uint16),
+        t_ns // 1000,
+        ((data >> 1) & 1).astype(np.int8),
+    )
+
+
+def decode_libcaer_cmp(events: object, time_base_ns: int) -> DecodedEvents:
+    """Decode a ``libcaer_cmp`` payload (16-bit coded words; see the module docstring), vectorised."""
+    buf = _as_bytes_array(events)
+    if buf.shape[0] % 2:
+        raise EventDecodeError(f"events: libcaer_cmp payload length {buf.shape[0]} is odd (16-bit words)")
+    if buf.shape[0] == 0:
+        return DecodedEvents.empty()
+    words = np.frombuffer(buf, dtype="<u2").astype(np.int64)
+    code, rest = words >> 12, words & 0xFFF
+    unknown = code > _CMP_VECT_8
+    if unknown.any():
+        bad = int(np.flatnonzero(unknown)[0])
+        raise EventDecodeError(f"events: libcaer_cmp word {bad} has unsupported code {int(code[bad])}")
+
+    single = np.flatnonzero(code == _CMP_ADDR_Y)
+    vect = np.flatnonzero(code == _CMP_VECT_8)
+    at = np.concatenate((single, vect))  # the words that emit events
+
+    last: dict[int, np.ndarray] = {}
+
+    def latest(kind: int, values: np.ndarray) -> np.ndarray:
+        """At each word of ``at``: ``values`` of the last word of ``kind`` before it (0 when none)."""
+        if kind not in last:
+            last[kind] = _ffill(code == kind)[at]
+        index = last[kind]
+        return np.where(index > 0, values[np.maximum(index - 1, 0)], 0)
+
+    t_ns = (latest(_CMP_TIME_HIGH, rest << 12) | latest(_CMP_TIME_LOW, rest)) * 1000 + int(time_base_ns)
+    x_at = latest(_CMP_ADDR_X, rest & 0x7FF)
+    n_single = single.shape[0]
+    x, t = x_at[:n_single], t_ns[:n_single]
+    ys, ps = rest[single] & 0x7FF, (rest[single] >> 11) & 1
+    if vect.shape[0]:
+        # base y of a VECT_8 word = the last VECT_BASE_Y's y + 8 per VECT_8 word since that base word
+        vect_count = np.cumsum(code == _CMP_VECT_8, dtype=np.int64)
+        base_y_now = latest(_CMP_VECT_BASE_Y, rest & 0x7FF)[n_single:]
+        base_index = last[_CMP_VECT_BASE_Y][n_single:]
+        before = np.where(base_index > 0, vect_count[np.maximum(base_index - 1, 0)], 0)
+        base_y = base_y_now + 8 * (vect_count[vect] - before - 1)
+        polarity = latest(_CMP_VECT_BASE_Y, (rest >> 11) & 1)[n_single:]
+        bits = ((rest[vect, None] >> np.arange(8)) & 1).astype(bool)  # (vector words, 8)
+        word_of, bit_of = np.nonzero(bits)  # row-major: in word order, then bit order
+        source = np.concatenate((single, vect[word_of]))
+        order = np.argsort(source, kind="stable")  # the order the words (and bits) came in
+        x = np.concatenate((x, x_at[n_single:][word_of]))[order]
+        t = np.concatenate((t, t_ns[n_single:][word_of]))[order]
+        ys = np.concatenate((ys, base_y[word_of] + bit_of))[order]
+        ps = np.concatenate((ps, polarity[word_of]))[order]
+    if ys.size and int(ys.max()) > 0xFFFF:
+        raise EventDecodeError("events: libcaer_cmp vector events run past y = 65535")
+    return DecodedEvents(x.astype(np.uint16), ys.astype(np.uint16), t // 1000, ps.astype(np.int8))
 
 
 def _ffill(mask: np.ndarray) -> np.ndarray:
@@ -367,6 +463,11 @@ def decode_packet(
             raise EventDecodeError("is_bigendian: big-endian evt3 packets are not supported")
         # as upstream event_camera_codecs: evt3 words carry the sensor clock, time_base is not added
         out, new_state = decode_evt3(events, 0, state)
+    elif encoding in ("libcaer", "libcaer_cmp"):
+        if is_bigendian:
+            raise EventDecodeError(f"is_bigendian: big-endian {encoding} packets are not supported")
+        decode = decode_libcaer if encoding == "libcaer" else decode_libcaer_cmp
+        out, new_state = decode(events, time_base_ns), state
     else:
         raise EventDecodeError(
             f"encoding {encoding!r} is not supported (supported: {', '.join(SUPPORTED_ENCODINGS)})"

@@ -38,6 +38,8 @@ from mamba_tracking_ros.codecs.event_decoding import (
     EventDecodeError,
     Evt3State,
     decode_evt3,
+    decode_libcaer,
+    decode_libcaer_cmp,
     decode_mono,
 )
 from mamba_tracking_ros.codecs.frame_sync import FrameSynchronizer, SyncConfig, SyncedFrameSet
@@ -57,7 +59,7 @@ __all__ = ["RGB_ENCODINGS", "THERMAL_ENCODINGS", "IngestNode", "main"]
 RGB_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "8UC3")
 #: Encodings the thermal input may be configured to accept (``thermal_encodings``).
 THERMAL_ENCODINGS: tuple[str, ...] = ("mono8", "8UC1", "mono16", "16UC1", "16SC1", "32FC1", "64FC1")
-EVENT_ENCODINGS: tuple[str, ...] = ("mono", "evt3")
+EVENT_ENCODINGS: tuple[str, ...] = ("mono", "evt3", "libcaer", "libcaer_cmp")
 
 _MS = 1_000_000
 _WARN, _INFO, _ERROR = "warning", "info", "error"
@@ -130,8 +132,8 @@ _PARAMETERS: dict[str, tuple[int, Any, str]] = {
     "events_type": (
         ParameterType.PARAMETER_STRING,
         "event_packet",
-        "Message type on events_topic: 'event_packet' (event_camera_msgs/EventPacket, mono or evt3) or "
-        "'dvs_array' (dv_ros2_msgs/EventArray, read as raw CDR bytes).",
+        "Message type on events_topic: 'event_packet' (event_camera_msgs/EventPacket: mono, evt3, libcaer or "
+        "libcaer_cmp) or 'dvs_array' (dv_ros2_msgs/EventArray, read as raw CDR bytes).",
     ),
     "modalities": (
         ParameterType.PARAMETER_STRING_ARRAY,
@@ -338,7 +340,8 @@ class IngestNode(Node):
             else:
                 raise ValueError(
                     f"events_type: {p['events_type']!r} is not supported; use 'event_packet' "
-                    "(event_camera_msgs/EventPacket, mono or evt3) or 'dvs_array' (dv_ros2_msgs/EventArray)"
+                    "(event_camera_msgs/EventPacket: mono, evt3, libcaer or libcaer_cmp) or 'dvs_array' "
+                    "(dv_ros2_msgs/EventArray)"
                 )
         self.create_timer(p["poll_period_ms"] / 1000.0, self._on_poll)
         self.create_timer(p["report_period_s"], self._on_report)
@@ -554,7 +557,7 @@ class IngestNode(Node):
 
     # ------------------------------------------------------------------ events
     def _on_event_packet(self, msg: Any) -> None:
-        """Decode an EventPacket (mono or evt3) to ROS-time events and buffer them."""
+        """Decode an EventPacket (mono, evt3, libcaer, libcaer_cmp) to ROS-time events and buffer them."""
         now = time.monotonic_ns()
         stamp = _stamp_ns(msg.header.stamp)
         if self._last_packet_stamp is not None and stamp < self._last_packet_stamp - self._jump_ns:
@@ -590,11 +593,17 @@ class IngestNode(Node):
                 # upstream rule: ROS time of an event = header stamp + its dt
                 dec = decode_mono(msg.events, stamp, bool(msg.is_bigendian))
                 t_ns = dec.t * 1000
-            else:
+            elif enc == "evt3":
                 if msg.is_bigendian:
                     raise EventDecodeError("is_bigendian: big-endian evt3 packets are not supported")
                 dec, self._evt3_state = decode_evt3(msg.events, 0, self._evt3_state)
                 t_ns = self._evt3_to_ros(dec.t * 1000, stamp)
+            else:  # libcaer_driver: time_base is the host (ROS) time of the sensor clock, times are absolute
+                if msg.is_bigendian:
+                    raise EventDecodeError(f"is_bigendian: big-endian {enc} packets are not supported")
+                decode = decode_libcaer if enc == "libcaer" else decode_libcaer_cmp
+                dec = decode(msg.events, int(msg.time_base))
+                t_ns = dec.t * 1000
         except EventDecodeError as exc:
             self._report("events_malformed", f"events: malformed {enc} packet dropped: {exc}", _ERROR)
             return
