@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from mamba_tracking_ros.codecs.stamps import stamp_to_ns
 from mamba_tracking_ros.ros_adapters.bags import BagError, BagWriter, message_class
 
 __all__ = [
@@ -307,7 +308,7 @@ class _Recorder:
             self.raw.append((topic, bytes(data), now))
         if topic.endswith("/detections") or topic.endswith("/status"):
             msg = deserialize_message(bytes(data), self._classes[topic])
-            stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+            stamp = stamp_to_ns(msg.header.stamp)
             with self.cv:
                 if topic.endswith("/detections"):
                     self.detections[stamp].append(msg)
@@ -603,7 +604,7 @@ def _frame_outcomes(
     topic = layout["roles"].get("ground_truth")
     if topic is not None:
         for _, msg in read_messages(bag, [topic]):
-            s = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+            s = stamp_to_ns(msg.header.stamp)
             gt.setdefault(s, (_xywh(msg.bbox), str(msg.id)))
     out = []
     seen: set[int] = set()
@@ -722,7 +723,7 @@ def write_gif(result: ReplayResult, path: str | Path, scale: float = 0.5, fps: f
     by_stamp = {f.stamp_ns: f for f in result.frames}
     images = []
     for _, msg in read_messages(result.bag, [topic]):
-        s = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        s = stamp_to_ns(msg.header.stamp)
         f = by_stamp.get(s)
         if f is None:
             continue

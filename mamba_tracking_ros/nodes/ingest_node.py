@@ -50,6 +50,7 @@ from mamba_tracking_ros.codecs.image_conversion import (
     numpy_to_image_fields,
     to_thermal,
 )
+from mamba_tracking_ros.codecs.stamps import stamp_to_ns
 from mamba_tracking_ros.constants import IMAGE_MODALITIES, MODALITIES
 from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
 
@@ -63,11 +64,6 @@ EVENT_ENCODINGS: tuple[str, ...] = ("mono", "evt3", "libcaer", "libcaer_cmp")
 
 _MS = 1_000_000
 _WARN, _INFO, _ERROR = "warning", "info", "error"
-
-
-def _stamp_ns(stamp: Time) -> int:
-    """ROS time message -> integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def _time_msg(ns: int) -> Time:
@@ -469,7 +465,7 @@ class IngestNode(Node):
     def _on_image(self, modality: str, msg: Image) -> None:
         """Validate one image, fix what policy allows, queue it for pairing and publish completed sets."""
         now = time.monotonic_ns()
-        self._count_lost_images(modality, _stamp_ns(msg.header.stamp))
+        self._count_lost_images(modality, stamp_to_ns(msg.header.stamp))
         size = len(msg.data)
         if size > self._max_image_bytes:
             self._report(
@@ -513,7 +509,7 @@ class IngestNode(Node):
             msg = self._thermal_nan(msg, arr)
             if msg is None:
                 return
-        self._publish(self.sync.push_image(modality, _stamp_ns(msg.header.stamp), msg, now))
+        self._publish(self.sync.push_image(modality, stamp_to_ns(msg.header.stamp), msg, now))
 
     def _count_lost_images(self, modality: str, stamp: int) -> None:
         """Infer images lost before the node (driver, DDS) from this input's stamp gaps; count and log them.
@@ -559,7 +555,7 @@ class IngestNode(Node):
     def _on_event_packet(self, msg: Any) -> None:
         """Decode an EventPacket (mono, evt3, libcaer, libcaer_cmp) to ROS-time events and buffer them."""
         now = time.monotonic_ns()
-        stamp = _stamp_ns(msg.header.stamp)
+        stamp = stamp_to_ns(msg.header.stamp)
         if self._last_packet_stamp is not None and stamp < self._last_packet_stamp - self._jump_ns:
             self._evt3_state, self._evt3_offset_ns, self._last_seq = None, None, None  # new recording
         self._last_packet_stamp = stamp

@@ -58,6 +58,7 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
+from mamba_tracking_ros.codecs.stamps import stamp_to_ns
 from mamba_tracking_ros.constants import MODALITIES, TrackState
 from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
 
@@ -952,7 +953,7 @@ class TrackerNode(LifecycleNode):
         c = self._counters
         now = time.monotonic()
         c.processed += 1
-        stamp_ns = int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+        stamp_ns = stamp_to_ns(header.stamp)
         c.last_model_ms = model_ms
         c.last_pipeline_ms = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-6
         c.last_node_ms = (now - received) * 1000.0

@@ -27,6 +27,8 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from mamba_tracking_ros.codecs.stamps import stamp_to_ns
+
 #: Interface packages of this repository (interfaces/<name>) whose types bags may hold beyond ROS 2 Kilted's.
 CUSTOM_PACKAGES: tuple[str, ...] = ("vision_msgs", "event_camera_msgs", "mamba_tracking_msgs")
 #: Storage plugins by the name `ros2 bag record -s` uses.
@@ -220,7 +222,7 @@ class BagWriter:
             stamp = getattr(getattr(message, "header", None), "stamp", None)
             if stamp is None:
                 raise BagError(f"message on {topic} has no header stamp; pass timestamp_ns")
-            timestamp_ns = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+            timestamp_ns = stamp_to_ns(stamp)
         if timestamp_ns < 0:
             raise BagError(f"negative timestamp {timestamp_ns} on {topic}")
         self._writer.write(self._connections[topic], int(timestamp_ns), data)

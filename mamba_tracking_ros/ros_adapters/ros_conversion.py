@@ -31,6 +31,7 @@ from mamba_tracking_ros.codecs.image_conversion import (
     to_rgb8,
     to_thermal,
 )
+from mamba_tracking_ros.codecs.stamps import stamp_to_ns, stamp_to_seconds
 from mamba_tracking_ros.constants import MODALITIES, TrackState
 from mamba_tracking_ros.tracking.frame import EventWindow, Frame
 from mamba_tracking_ros.tracking.geometry import Box, clip_box, validate_box
@@ -62,16 +63,6 @@ STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     TrackState.WAITING_FOR_TARGET.value: (128, 128, 128),
     TrackState.IDLE.value: (128, 128, 128),
 }
-
-
-def stamp_to_ns(stamp: Any) -> int:
-    """``builtin_interfaces/Time`` (``sec``, ``nanosec``) -> integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def stamp_to_seconds(stamp: Any) -> float:
-    """``builtin_interfaces/Time`` -> float seconds (the tracker's ``Frame.timestamp``)."""
-    return int(stamp.sec) + int(stamp.nanosec) * 1e-9
 
 
 def frameset_modalities(msg: Any) -> tuple[str, ...]:
