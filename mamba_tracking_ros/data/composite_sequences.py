@@ -71,7 +71,7 @@ import numpy as np
 from ..tracking.frame import EventWindow, Frame
 from .event_sim import Events, EventSimulator
 from .footage import clip_frame_count, read_clip
-from .object_crops import RECOLOUR_HUES_DEG, ObjectCrop, get_crop, list_crop_ids
+from .object_crops import RECOLOUR_HUES_DEG, ObjectCrop, get_crop
 from .thermal_sim import ThermalSceneConfig, compose_thermal_scene, simulate_thermal
 
 HARD_CASES = ("occlusion", "distractor", "scale_change", "fast_motion", "low_light", "out_of_view")
@@ -829,8 +829,3 @@ def write_sequence(rendered: RenderedSequence, root: str | Path) -> Path:
     }
     (seq_dir / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     return seq_dir
-
-
-def available_crops() -> list[str]:
-    """Every crop id the generator can use (re-exported for the split logic)."""
-    return list_crop_ids()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -217,16 +216,3 @@ def write_outputs(
         report_md.write_text(render_report(summary, plot_dir=Path(rel).as_posix()), encoding="utf-8")
         written.append(report_md)
     return written
-
-
-def load_summary(results_dir: str | Path) -> dict[str, Any]:
-    """Read ``summary.json`` back (FileNotFoundError naming it when missing)."""
-    path = Path(results_dir) / "summary.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"summary: file not found: {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def tracker_names(summary: dict[str, Any]) -> Sequence[str]:
-    """Names of the tracker configs in a summary, in run order."""
-    return [t["name"] for t in summary["trackers"]]

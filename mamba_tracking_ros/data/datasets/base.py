@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -467,12 +466,6 @@ class DatasetReader(Protocol):
     def sequence(self, name: str) -> TrackingSequence:
         """Load one sequence's metadata and paths (images stay on disk)."""
         ...
-
-
-def check_name(name: str, names: Sequence[str], root: Path) -> None:
-    """Raise ValueError naming the argument when ``name`` is not one of the reader's sequences."""
-    if name not in names:
-        raise ValueError(f"name: no sequence {name!r} under {root}")
 
 
 class SequenceFolderReader:
