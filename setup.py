@@ -40,6 +40,7 @@ setup(
             "mamba-tracking = mamba_tracking_ros.cli.main:main",
             "ingest_node = mamba_tracking_ros.nodes.ingest_node:main",
             "tracker_node = mamba_tracking_ros.nodes.tracker_node:main",
+            "tracking_pipeline = mamba_tracking_ros.nodes.pipeline:main",
         ]
     },
 )

@@ -21,6 +21,8 @@ Arguments (all strings, as `ros2 launch` passes them):
   log_level         debug, info, warn, error (default info)
   fastdds_transport FASTDDS_BUILTIN_TRANSPORTS for both nodes ('' = leave the environment as it is);
                     e.g. LARGE_DATA, SHM, UDPv4 (see docs/ros.md, "Large FrameSets and Fast DDS")
+  single_process    true (default): both nodes in one process (`tracking_pipeline`), so the FrameSet never
+                    crosses a process boundary; false: two processes (`ingest_node`, `tracker_node`)
 
 The argument -> node parameter/remapping logic is `node_specs()`, which needs no `launch` import, so it can be
 checked (and the same command lines run) where launch_ros is not installed.
@@ -54,6 +56,7 @@ ARGUMENTS: dict[str, tuple[str | None, str]] = {
     "params_file": ("", "YAML parameter file for both nodes ('' = none)"),
     "log_level": ("info", "log level of both nodes"),
     "fastdds_transport": ("", "FASTDDS_BUILTIN_TRANSPORTS of both nodes ('' = unchanged, e.g. LARGE_DATA)"),
+    "single_process": ("true", "both nodes in one process (tracking_pipeline); false: two processes"),
 }
 FASTDDS_TRANSPORTS = ("DEFAULT", "DEFAULTv6", "SHM", "UDPv4", "UDPv6", "LARGE_DATA", "LARGE_DATAv6")
 
@@ -142,14 +145,28 @@ def node_specs(arguments: dict[str, str]) -> list[dict[str, Any]]:
         ],
         **common,
     }
-    return [ingest, tracker]
+    if not _parse_bool("single_process", values["single_process"]):
+        return [ingest, tracker]
+    # one process: node names stay ingest_node / tracker (set by tracking_pipeline; a __node remap would
+    # rename both), parameters reach both nodes and each takes the names it declares
+    return [
+        {
+            "executable": "tracking_pipeline",
+            "name": None,
+            "parameters": {**ingest["parameters"], **tracker["parameters"]},
+            "remappings": tracker["remappings"],  # ~/command etc.: only the tracker has these private names
+            **common,
+        }
+    ]
 
 
 def ros_arguments(spec: dict[str, Any]) -> list[str]:
     """The `--ros-args` command line equivalent to one node spec (what launch_ros passes to the process)."""
     import json
 
-    out = ["--ros-args", "--log-level", spec["log_level"], "-r", f"__node:={spec['name']}"]
+    out = ["--ros-args", "--log-level", spec["log_level"]]
+    if spec["name"]:
+        out += ["-r", f"__node:={spec['name']}"]
     if spec["namespace"]:
         out += ["-r", f"__ns:=/{spec['namespace'].strip('/')}"]
     for path in spec["params_files"]:
@@ -177,7 +194,7 @@ def _launch_nodes(context: Any) -> list[Any]:
             Node(
                 package=PACKAGE,
                 executable=spec["executable"],
-                name=spec["name"],
+                name=spec["name"],  # None for tracking_pipeline: it names its two nodes itself
                 namespace=spec["namespace"],
                 parameters=[*spec["params_files"], spec["parameters"]],
                 remappings=spec["remappings"],

@@ -645,7 +645,7 @@ def test_image_over_max_image_bytes_is_dropped_and_logged(harness) -> None:
 
     (Issue: a 36 MB 4000x3000 frame vanished without log or counter; the default limit drops it loudly.)
     """
-    assert ingest_node._PARAMETERS["max_image_bytes"][1] < 4000 * 3000 * 3
+    assert ingest_node.PARAMETERS["max_image_bytes"][1] < 4000 * 3000 * 3
     h = harness(modalities=["rgb"], max_image_bytes=10_000)  # a 64x48 rgb8 frame is 9216 bytes
     big = make_image(T0, np.zeros((100, 100, 3), np.uint8), "rgb8")  # 30000 bytes
     h.publish("rgb", big)

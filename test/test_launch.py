@@ -53,13 +53,14 @@ def test_arguments_resolve_to_node_parameters() -> None:
         launch_file.node_specs({"modalities": "rgb", "rgb_topik": "x"})
 
     ingest, tracker = launch_file.node_specs(
-        {"modalities": "events,thermal", "device": "cpu", "autostart": "0"}
+        {"modalities": "events,thermal", "device": "cpu", "autostart": "0", "single_process": "false"}
     )
     assert ingest["parameters"]["modalities"] == ["thermal", "events"]
     assert ingest["parameters"]["required_modalities"] == ["thermal"]
-    assert launch_file.node_specs({"modalities": "events"})[0]["parameters"]["required_modalities"] == [
-        "events"
-    ]
+    (pipeline,) = launch_file.node_specs({"modalities": "events"})  # default: one process
+    assert pipeline["executable"] == "tracking_pipeline" and pipeline["name"] is None
+    assert pipeline["parameters"]["required_modalities"] == ["events"]
+    assert "__node:=" not in " ".join(launch_file.ros_arguments(pipeline))  # would rename both nodes
     assert tracker["parameters"]["device"] == "cpu" and tracker["parameters"]["autostart"] is False
     assert tracker["parameters"]["frame_set_topic"] == ingest["parameters"]["output_topic"]
     assert ingest["env"] == {} and tracker["env"] == {}  # the environment is left alone by default
@@ -67,7 +68,8 @@ def test_arguments_resolve_to_node_parameters() -> None:
 
 def test_fastdds_transport_sets_the_environment_of_both_nodes() -> None:
     launch_file = _load_launch_module()
-    specs = launch_file.node_specs({"modalities": "rgb", "fastdds_transport": "LARGE_DATA"})
+    args = {"modalities": "rgb", "fastdds_transport": "LARGE_DATA", "single_process": "false"}
+    specs = launch_file.node_specs(args)
     assert [s["env"] for s in specs] == [{"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}] * 2
     with pytest.raises(ValueError, match="fastdds_transport"):
         launch_file.node_specs({"modalities": "rgb", "fastdds_transport": "TCP_FAST"})
@@ -76,10 +78,12 @@ def test_fastdds_transport_sets_the_environment_of_both_nodes() -> None:
 def test_private_topic_remapping_rules_are_accepted_by_rcl(rclpy_context) -> None:
     """The tracker's remap rules (~/command, ~/box, ~/detection) redirect its private topics in rcl."""
     launch_file = _load_launch_module()
-    _, tracker = launch_file.node_specs(
-        {"modalities": "rgb", "namespace": "uav1", "command_topic": "/operator/say", "box_topic": "init_box"}
-    )
-    rules = [arg for src, dst in tracker["remappings"] for arg in ("-r", f"{src}:={dst}")]
+    args = {"modalities": "rgb", "namespace": "uav1", "command_topic": "/operator/say"}
+    args["box_topic"] = "init_box"
+    (pipeline,) = launch_file.node_specs(args)
+    _, tracker = launch_file.node_specs({**args, "single_process": "false"})
+    assert pipeline["remappings"] == tracker["remappings"]  # private names: only the tracker has them
+    rules = [arg for src, dst in pipeline["remappings"] for arg in ("-r", f"{src}:={dst}")]
     node = Node("tracker", namespace="/uav1", context=rclpy_context, cli_args=["--ros-args", *rules])
     try:
         command = node.create_subscription(String, "~/command", lambda _: None, 1)
@@ -102,10 +106,12 @@ def _wait(predicate, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def test_launch_command_lines_start_both_nodes(rclpy_context, tmp_path: Path) -> None:
-    """The executables started with the launch file's arguments come up with its parameters and topics."""
+@pytest.mark.parametrize("single_process", ["true", "false"])
+def test_launch_command_lines_start_both_nodes(rclpy_context, tmp_path: Path, single_process: str) -> None:
+    """The executables started with the launch file's arguments come up with its parameters and topics:
+    one tracking_pipeline process (default) or two processes."""
     launch_file = _load_launch_module()
-    namespace = f"launch_test_{os.getpid()}"
+    namespace = f"launch_test_{os.getpid()}_{single_process}"
     specs = launch_file.node_specs(
         {
             "modalities": "rgb,events",
@@ -115,8 +121,10 @@ def test_launch_command_lines_start_both_nodes(rclpy_context, tmp_path: Path) ->
             "device": "cpu",
             "checkpoint": str(tmp_path / "none.pt"),
             "autostart": "false",  # stays unconfigured: no model is loaded in this test
+            "single_process": single_process,
         }
     )
+    assert len(specs) == (1 if single_process == "true" else 2)
     bindir = Path(sys.executable).parent
     processes = []
     node = Node("launch_probe", context=rclpy_context)
@@ -126,7 +134,7 @@ def test_launch_command_lines_start_both_nodes(rclpy_context, tmp_path: Path) ->
             assert exe.is_file(), (
                 f"{exe} missing: run scripts/setup.sh (pip install -e . adds the console scripts)"
             )
-            log = open(tmp_path / f"{spec['name']}.log", "w")  # noqa: SIM115 (closed with the process below)
+            log = open(tmp_path / f"{spec['executable']}.log", "w")  # noqa: SIM115 (closed with the process below)
             processes.append(
                 (subprocess.Popen([str(exe), *launch_file.ros_arguments(spec)], stdout=log, stderr=log), log)
             )

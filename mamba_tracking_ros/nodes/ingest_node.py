@@ -54,7 +54,7 @@ from mamba_tracking_ros.codecs.stamps import stamp_to_ns
 from mamba_tracking_ros.constants import IMAGE_MODALITIES, MODALITIES
 from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
 
-__all__ = ["RGB_ENCODINGS", "THERMAL_ENCODINGS", "IngestNode", "main"]
+__all__ = ["PARAMETERS", "RGB_ENCODINGS", "THERMAL_ENCODINGS", "IngestNode", "main"]
 
 #: Encodings accepted on the RGB input (those ``to_rgb8`` converts).
 RGB_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "8UC3")
@@ -112,7 +112,7 @@ class _StampGaps:
 
 
 # name -> (type, default, description); QoS parameters are added per input below.
-_PARAMETERS: dict[str, tuple[int, Any, str]] = {
+PARAMETERS: dict[str, tuple[int, Any, str]] = {
     "rgb_topic": (
         ParameterType.PARAMETER_STRING,
         "rgb/image_raw",
@@ -223,17 +223,17 @@ _PARAMETERS: dict[str, tuple[int, Any, str]] = {
     "output_qos.depth": (ParameterType.PARAMETER_INTEGER, 5, "FrameSet publisher queue depth."),
 }
 for _mod, _depth in (("rgb", 5), ("thermal", 5), ("events", 100)):
-    _PARAMETERS[f"{_mod}_qos.reliability"] = (
+    PARAMETERS[f"{_mod}_qos.reliability"] = (
         ParameterType.PARAMETER_STRING,
         "best_effort",
         f"{_mod} subscription reliability: 'best_effort' (sensor-data QoS, default) or 'reliable'.",
     )
-    _PARAMETERS[f"{_mod}_qos.history"] = (
+    PARAMETERS[f"{_mod}_qos.history"] = (
         ParameterType.PARAMETER_STRING,
         "keep_last",
         f"{_mod} subscription history: 'keep_last' or 'keep_all'.",
     )
-    _PARAMETERS[f"{_mod}_qos.depth"] = (
+    PARAMETERS[f"{_mod}_qos.depth"] = (
         ParameterType.PARAMETER_INTEGER,
         _depth,
         f"{_mod} subscription queue depth (keep_last).",
@@ -243,12 +243,17 @@ for _mod, _depth in (("rgb", 5), ("thermal", 5), ("events", 100)):
 class IngestNode(Node):
     """Subscribes RGB, thermal and event inputs, synchronises them by stamp, publishes FrameSet messages."""
 
-    def __init__(self, node_name: str = "ingest_node", **kwargs: Any) -> None:
-        """Declare parameters, build the synchroniser, create subscriptions, the publisher and timers."""
+    def __init__(self, node_name: str = "ingest_node", sibling_parameters: Any = (), **kwargs: Any) -> None:
+        """Declare parameters, build the synchroniser, create subscriptions, the publisher and timers.
+
+        ``sibling_parameters``: names another node of the same process declares (``tracking_pipeline``):
+        process-wide overrides meant for it are not unknown here.
+        """
         super().__init__(node_name, **kwargs)
-        p = {name: self._declare(name, *spec) for name, spec in _PARAMETERS.items()}
+        p = {name: self._declare(name, *spec) for name, spec in PARAMETERS.items()}
         try:
-            reject_unknown_parameters(self, _PARAMETERS, "docs/ros.md (ingest node, Parameters)")
+            where = "docs/ros.md (ingest node, Parameters)"
+            reject_unknown_parameters(self, [*PARAMETERS, *sibling_parameters], where)
         except UnknownParameterError:
             self.destroy_node()
             raise

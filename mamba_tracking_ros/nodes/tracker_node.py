@@ -263,13 +263,18 @@ class _Command:
 class TrackerNode(LifecycleNode):
     """Lifecycle node: FrameSet in, Detection2D / Detection2DArray / TrackStatus / diagnostics out."""
 
-    def __init__(self, node_name: str = "tracker", **kwargs: Any) -> None:
-        """Declare parameters, the diagnostics publisher and timer; configure + activate if ``autostart``."""
+    def __init__(self, node_name: str = "tracker", sibling_parameters: Any = (), **kwargs: Any) -> None:
+        """Declare parameters, the diagnostics publisher and timer; configure + activate if ``autostart``.
+
+        ``sibling_parameters``: names another node of the same process declares (``tracking_pipeline``):
+        process-wide overrides meant for it are not unknown here.
+        """
         super().__init__(node_name, **kwargs)
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, spec.default, _descriptor(name, spec))
         try:
-            reject_unknown_parameters(self, PARAMETERS, "docs/ros.md (tracker node, Parameters)")
+            where = "docs/ros.md (tracker node, Parameters)"
+            reject_unknown_parameters(self, [*PARAMETERS, *sibling_parameters], where)
         except UnknownParameterError:
             self.destroy_node()
             raise

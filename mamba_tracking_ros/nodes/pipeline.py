@@ -1,0 +1,62 @@
+"""``tracking_pipeline``: the ingest node and the tracker node in ONE process, one executor.
+
+Between two processes a multi-megabyte FrameSet (640x480 RGB + thermal + events) goes through the DDS
+transport, which on default Fast DDS settings can cost frames or seconds (docs/ros.md, "Large FrameSets and
+Fast DDS"). In one process the two nodes share the DDS participant and the FrameSet never leaves the process.
+This is the default of ``tracking.launch.py`` (``single_process:=true``).
+
+Both nodes keep their names (``ingest_node``, ``tracker``), parameters, topics and services; ``-p`` overrides
+and params-file ``/**`` sections reach both, and each node takes the names it declares (a name neither node
+declares is still an error, with the closest names). A ``__node`` remap would rename both nodes: use
+``__ns`` for a namespace.
+
+    tracking_pipeline --ros-args -p "modalities:=['rgb', 'thermal']" -p autostart:=true \\
+        -p checkpoint:=default -r __ns:=/uav1
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+from mamba_tracking_ros.nodes.parameters import UnknownParameterError
+
+__all__ = ["main"]
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run IngestNode and TrackerNode in one executor until Ctrl-C (exit 2 on a bad parameter)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from mamba_tracking_ros.nodes import ingest_node, tracker_node
+
+    rclpy.init(args=args)
+    nodes: list = []
+    try:
+        ingest = ingest_node.IngestNode(sibling_parameters=tracker_node.PARAMETERS)
+        nodes.append(ingest)
+        tracker = tracker_node.TrackerNode(sibling_parameters=ingest_node.PARAMETERS)
+        nodes.append(tracker)
+        executor = SingleThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (UnknownParameterError, ValueError) as exc:  # a bad or misspelt parameter: say which, no traceback
+        print(f"tracking_pipeline: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for node in reversed(nodes):
+            if isinstance(node, tracker_node.TrackerNode):
+                node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
