@@ -863,3 +863,24 @@ def test_box_and_reset_on_two_topics_keep_their_order(make_node) -> None:
         wait_for(lambda a=applied: node.commands_applied == a + 2, "both commands applied")
         assert probe.send(frame_set(nxt + 1)).state == "tracking"
         nxt += 2
+
+
+def test_thermal_of_another_size_is_resized_and_said_once(make_node) -> None:
+    """A 640x512-style thermal beside a smaller RGB (different aspect too) is resized, not rejected: the
+    frame sets are tracked on both streams and the assumption is logged once."""
+    node, probe = make_node()
+    nxt = probe.warm_up()
+    probe.box.publish(box_msg(50, 30, 40, 36))
+    wait_for(lambda: probe.logs("command: box"), "box command")
+    for k in range(3):
+        msg = frame_set(nxt + k)
+        th = np.full((H + 8, W + 16), 3000, dtype=np.uint16)
+        th[30:66, 50:90] = 3600
+        for key, value in numpy_to_image_fields(th, "mono16").items():
+            setattr(msg.thermal, key, value)
+        msg.has_thermal, msg.modalities = True, ["rgb", "thermal"]
+        status = probe.send(msg)
+        assert status.state == "tracking" and list(status.modalities_used) == ["rgb", "thermal"]
+    assert status.frames_rejected == 0 and node.frames_processed >= 3
+    lines = probe.logs("resized to it")
+    assert len(lines) == 1 and f"thermal {W + 16}x{H + 8} differs from RGB {W}x{H}" in lines[0]

@@ -301,6 +301,9 @@ class TrackerNode(LifecycleNode):
         self._pubs: dict[str, Any] = {}
         self._reset_srv: Any = None
         self._set_target_srv: Any = None
+        self._resize_noted: set[tuple[tuple[int, ...], tuple[int, ...]]] = (
+            set()
+        )  # (rgb, thermal) sizes logged
         self._target_serial = 0  # grows whenever the target changes (Detection2D.id = track_id-serial)
         self._last_size: tuple[int, int] | None = None  # reference image size of the last frame set
         self._qos_warned = False
@@ -628,6 +631,17 @@ class TrackerNode(LifecycleNode):
             kind = "frame_set_part:" + reason.split(":", 2)[1].strip()
             self._bad(kind, f"frame set {_stamp_str(msg.header.stamp)}: {reason}; tracking on the rest")
         self._track_streams(msg, frame.modalities)
+        sizes = (
+            None if frame.rgb is None or frame.thermal is None else (frame.rgb.shape[:2], frame.thermal.shape)
+        )
+        if sizes is not None and sizes[0] != sizes[1] and sizes not in self._resize_noted:
+            self._resize_noted.add(sizes)  # a fixed camera setup: said once per pair of sizes, not per period
+            self._log.warning(
+                f"thermal {frame.thermal.shape[1]}x{frame.thermal.shape[0]} differs from RGB "
+                f"{frame.rgb.shape[1]}x{frame.rgb.shape[0]}: resized to it, which assumes co-registered "
+                "cameras with the same field of view (register them, or set resize_thermal_to_rgb: false in "
+                "the config to reject such frame sets)"
+            )
         self._last_size = (frame.width, frame.height)
         if self._last_stamp is not None and frame.timestamp < self._last_stamp:
             self._bad(

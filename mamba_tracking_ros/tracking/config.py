@@ -64,7 +64,7 @@ class TrackerConfig:
     )
     # --- inputs
     resize_thermal_to_rgb: bool = (
-        False  # resize a thermal image of another size to the RGB size (else ValueError)
+        True  # resize a thermal image of another size (a 640x512 Boson) to the RGB size; False: ValueError
     )
     thermal_percentiles: tuple[float, float] = (1.0, 99.0)  # robust min-max for uint16 / float32 thermal
     stats_stride: int = 4  # pixel subsampling for per-frame statistics (thermal percentiles, padding mean)
