@@ -311,8 +311,8 @@ def test_thermal_of_another_size_is_resized_only_when_allowed(net: torch.nn.Modu
     full = scene(0, ("rgb", "thermal"))
     small = Frame(rgb=full.rgb, thermal=np.ascontiguousarray(full.thermal[::2, ::2]))
     with pytest.raises(ValueError, match="^thermal"):
-        Tracker(model=net).start(small, box=BOX)
-    tracker = Tracker(model=net, tracker_config={"resize_thermal_to_rgb": True})
+        Tracker(model=net, tracker_config={"resize_thermal_to_rgb": False}).start(small, box=BOX)
+    tracker = Tracker(model=net)  # resizing is the default
     check_result(tracker.start(small, box=BOX), small, 0)
     check_result(tracker.update(small), small, 1)
 
