@@ -201,13 +201,26 @@ def wait_for(
     raise AssertionError(f"timed out waiting for {what}" + (f" ({what_else()})" if what_else else ""))
 
 
+def _spin_through_node_teardown(executor: MultiThreadedExecutor) -> None:
+    """Spin until shutdown; a node destroyed while the executor was building its wait set (rclpy raises
+    InvalidHandle in the spin thread) must not end the spinning for every later test of the module."""
+    from rclpy._rclpy_pybind11 import InvalidHandle
+
+    while True:
+        try:
+            executor.spin()
+            return
+        except InvalidHandle:
+            continue
+
+
 @pytest.fixture(scope="module")
 def ros():
     """One rclpy context and a spinning multi-threaded executor for the module."""
     context = rclpy.Context()
     rclpy.init(context=context)
     executor = MultiThreadedExecutor(num_threads=4, context=context)
-    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread = threading.Thread(target=_spin_through_node_teardown, args=(executor,), daemon=True)
     thread.start()
     yield {"context": context, "executor": executor}
     executor.shutdown(timeout_sec=5.0)
@@ -250,6 +263,8 @@ def make_node(ros, tiny_yaml):
     for node in made:
         node.close()
         ros["executor"].remove_node(node)
+    time.sleep(0.1)  # let the executor rebuild its wait set without them before their handles go
+    for node in made:
         node.destroy_node()
 
 
