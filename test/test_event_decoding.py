@@ -381,6 +381,8 @@ def test_libcaer_known_events_with_a_rollover() -> None:
     assert as_tuples(out) == as_tuples(ev) and state is None
     with pytest.raises(EventDecodeError, match="x coordinate 345 .*width=240"):
         decode_packet("libcaer", payload, base_ns, False, 240, 180)
+    kept, _ = decode_packet("libcaer", payload, base_ns, False, 240, 180, check_bounds=False)
+    assert as_tuples(kept) == as_tuples(ev)  # the caller (the ingest node) drops and counts them
     with pytest.raises(EventDecodeError, match="multiple of 8"):
         decode_libcaer(payload[:-1], 0)
     with pytest.raises(EventDecodeError, match="timestamp -1 .*negative"):

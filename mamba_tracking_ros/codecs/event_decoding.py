@@ -448,8 +448,14 @@ def decode_packet(
     width: int,
     height: int,
     state: Evt3State | None = None,
+    check_bounds: bool = True,
 ) -> tuple[DecodedEvents, Evt3State | None]:
-    """Decode EventPacket fields by encoding; returns (events, decoder state to pass with the next packet)."""
+    """Decode EventPacket fields by encoding; returns (events, decoder state to pass with the next packet).
+
+    ``time_base_ns``: ``mono`` adds it to each event's offset, ``libcaer`` / ``libcaer_cmp`` to each event's
+    microseconds; ``evt3`` ignores it (the words carry the sensor clock). ``check_bounds``: raise for an event
+    outside ``width`` x ``height``; False returns them for the caller to drop and count.
+    """
     if not isinstance(encoding, str):
         raise EventDecodeError(f"encoding must be a string, got {type(encoding).__name__}")
     for name, val in (("width", width), ("height", height)):
@@ -472,5 +478,6 @@ def decode_packet(
         raise EventDecodeError(
             f"encoding {encoding!r} is not supported (supported: {', '.join(SUPPORTED_ENCODINGS)})"
         )
-    out.check_bounds(int(width), int(height))
+    if check_bounds:
+        out.check_bounds(int(width), int(height))
     return out, new_state

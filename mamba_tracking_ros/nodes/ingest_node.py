@@ -35,12 +35,10 @@ from sensor_msgs.msg import Image
 
 from mamba_tracking_ros.codecs.dvs_cdr import parse_dvs_event_array
 from mamba_tracking_ros.codecs.event_decoding import (
+    SUPPORTED_ENCODINGS,
     EventDecodeError,
     Evt3State,
-    decode_evt3,
-    decode_libcaer,
-    decode_libcaer_cmp,
-    decode_mono,
+    decode_packet,
 )
 from mamba_tracking_ros.codecs.frame_sync import FrameSynchronizer, SyncConfig, SyncedFrameSet
 from mamba_tracking_ros.codecs.image_conversion import (
@@ -60,7 +58,7 @@ __all__ = ["PARAMETERS", "RGB_ENCODINGS", "THERMAL_ENCODINGS", "IngestNode", "ma
 RGB_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "8UC3")
 #: Encodings the thermal input may be configured to accept (``thermal_encodings``).
 THERMAL_ENCODINGS: tuple[str, ...] = ("mono8", "8UC1", "mono16", "16UC1", "16SC1", "32FC1", "64FC1")
-EVENT_ENCODINGS: tuple[str, ...] = ("mono", "evt3", "libcaer", "libcaer_cmp")
+EVENT_ENCODINGS: tuple[str, ...] = SUPPORTED_ENCODINGS  # what codecs.event_decoding.decode_packet decodes
 
 _MS = 1_000_000
 _WARN, _INFO, _ERROR = "warning", "info", "error"
@@ -589,25 +587,21 @@ class IngestNode(Node):
             self._report("events_empty", "events: empty packet (no event bytes); ignored", _INFO)
             self._publish(self.sync.push_events(*([np.empty(0, np.int64)] * 4), now))
             return
+        # time base (upstream rules): mono = header stamp + each event's offset; libcaer = time_base (host
+        # time of the sensor clock, libcaer_driver) + each event's us; evt3 = the sensor clock, anchored below
+        base = stamp if enc == "mono" else int(msg.time_base)
+        state = self._evt3_state if enc == "evt3" else None
         try:
-            if enc == "mono":
-                # upstream rule: ROS time of an event = header stamp + its dt
-                dec = decode_mono(msg.events, stamp, bool(msg.is_bigendian))
-                t_ns = dec.t * 1000
-            elif enc == "evt3":
-                if msg.is_bigendian:
-                    raise EventDecodeError("is_bigendian: big-endian evt3 packets are not supported")
-                dec, self._evt3_state = decode_evt3(msg.events, 0, self._evt3_state)
-                t_ns = self._evt3_to_ros(dec.t * 1000, stamp)
-            else:  # libcaer_driver: time_base is the host (ROS) time of the sensor clock, times are absolute
-                if msg.is_bigendian:
-                    raise EventDecodeError(f"is_bigendian: big-endian {enc} packets are not supported")
-                decode = decode_libcaer if enc == "libcaer" else decode_libcaer_cmp
-                dec = decode(msg.events, int(msg.time_base))
-                t_ns = dec.t * 1000
+            dec, state = decode_packet(
+                enc, msg.events, base, bool(msg.is_bigendian), width, height, state, check_bounds=False
+            )
         except EventDecodeError as exc:
             self._report("events_malformed", f"events: malformed {enc} packet dropped: {exc}", _ERROR)
             return
+        t_ns = dec.t * 1000
+        if enc == "evt3":
+            self._evt3_state = state
+            t_ns = self._evt3_to_ros(t_ns, stamp)
         self._event_size = (width, height)
         self._push_decoded(t_ns, dec.x, dec.y, dec.p, width, height, now)
 
