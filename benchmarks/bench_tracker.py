@@ -25,9 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 import skimage.transform  # noqa: E402

@@ -67,7 +67,6 @@ def main() -> None:
     parser.add_argument("--clip-len", type=int, default=3)
     parser.add_argument("--full-stem", action="store_true", help="also time training the whole stem (slow)")
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cases = [
         ("frozen, 0 workers, 1 thread", True, 0, 1),
         ("frozen, 1 worker, 1 thread", True, 1, 1),

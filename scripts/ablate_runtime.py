@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -150,8 +149,6 @@ def run_variants(
     variants: dict[str, tuple[dict[str, Any], str]] = VARIANTS,
 ) -> list[dict[str, Any]]:
     """Evaluate every (set, variant) not yet in ``out/ablation.jsonl``; return all rows of the file."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from mamba_tracking_ros.eval.runner import ModelSpec, run_evaluation
     from mamba_tracking_ros.model.checkpoint import resolve_checkpoint
     from mamba_tracking_ros.model.config import load_model_config

@@ -11,7 +11,6 @@ split from a seed no training run used, so its sequences are neither training no
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 
@@ -27,8 +26,6 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", type=Path, default=None, help="results folder (default <run>/selection)")
     args = p.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from mamba_tracking_ros.eval.selection import find_snapshots, rank_checkpoints
 
     dataset, sep, root = args.val.partition(":")

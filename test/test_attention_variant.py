@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 
 import numpy as np
 import pytest
 import torch
 from tiny_model import TINY_MODEL, write_tiny_yaml
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from mamba_tracking_ros.model import (  # noqa: E402
     CheckpointError,

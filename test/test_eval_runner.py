@@ -9,7 +9,6 @@ initialised (its scores are not asserted, only that they are scored correctly).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import matplotlib.image
@@ -17,10 +16,6 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 from tiny_model import TINY_MODEL  # noqa: E402
 
 from mamba_tracking_ros.cli.main import main  # noqa: E402

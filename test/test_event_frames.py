@@ -6,16 +6,11 @@ positive events in red (or bright) and negative events in blue (or dark).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 from tiny_model import TINY_MODEL  # noqa: E402
 
 from mamba_tracking_ros.data.datasets import TrackingSequence, open_dataset  # noqa: E402

@@ -7,16 +7,12 @@ preprocessing equal to the host one) are skipped with a reason where no GPU is p
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
 import skimage.data
 import torch
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from mamba_tracking_ros.model import build_model  # noqa: E402
 from mamba_tracking_ros.model.event_representation import (  # noqa: E402

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 
 import numpy as np
 import pytest
 import skimage.data
 import torch
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from mamba_tracking_ros.model import build_model  # noqa: E402
 from mamba_tracking_ros.tracking import Frame, SearchMode, Tracker, TrackResult, TrackState  # noqa: E402

@@ -6,15 +6,10 @@ Each option is checked against the mechanism it claims, on the real `small` netw
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import skimage.data
 import torch
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from mamba_tracking_ros.model import build_model  # noqa: E402
 from mamba_tracking_ros.tracking import Frame, SearchMode, Tracker, TrackerConfig, TrackState  # noqa: E402

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from .replay_command import add_common_model_flags, print_result
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demo sub-command."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from ..apps.replay import ReplayOptions, checkpoint_note, replay_bag, write_gif, write_plot
     from ..apps.sample_bag import SampleBagConfig, write_sample_bag
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from mamba_tracking_ros.eval.runner import INIT_MODES, TRACKER_KINDS
 
@@ -35,8 +34,6 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Run the evaluation the arguments describe, print the overview table, return the exit code."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from mamba_tracking_ros.eval.runner import ModelSpec, run_evaluation
 
     trackers = _csv(args.trackers)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from ..apps.replay import ReplayOptions, ReplayResult, parse_sentence_at
@@ -48,8 +47,6 @@ def print_result(result: ReplayResult) -> None:
 
 def run_replay(args: argparse.Namespace) -> int:
     """Run the replay sub-command."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     options = ReplayOptions(
         out_bag=Path(args.out) if args.out else None,
         config=args.config,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -132,8 +131,6 @@ def annotate(rgb: np.ndarray, result: Any, index: int, sentence: str | None) -> 
 
 def run_track(args: argparse.Namespace) -> int:
     """Track through the source as the arguments say, write the outputs, print a one-line summary."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import cv2
     import torch
 

@@ -103,8 +103,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run training from parsed arguments; prints where the outputs are."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from mamba_tracking_ros.train.engine import TrainOptions, train
 
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports progress

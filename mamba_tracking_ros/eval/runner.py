@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -333,8 +332,6 @@ class _Job:
 
 def _init_worker(threads: int) -> None:
     """Worker start-up: offline Hugging Face, ``threads`` torch threads."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
 
     torch.set_num_threads(max(1, threads))

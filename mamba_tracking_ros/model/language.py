@@ -67,6 +67,7 @@ class SentenceEncoder:
             raise ValueError(
                 f"max_tokens must be an integer >= 2 ([CLS] and [SEP] included), got {max_tokens!r}"
             )
+        # the one home of the offline setting: transformers is imported nowhere else in the package
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer

@@ -16,7 +16,6 @@ declares is still an error, with the closest names). A ``__node`` remap would re
 
 from __future__ import annotations
 
-import os
 import sys
 
 import rclpy
@@ -29,8 +28,6 @@ __all__ = ["main"]
 
 def main(args: list[str] | None = None) -> int:
     """Run IngestNode and TrackerNode in one executor until Ctrl-C (exit 2 on a bad parameter)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from mamba_tracking_ros.nodes import ingest_node, tracker_node
 
     rclpy.init(args=args)

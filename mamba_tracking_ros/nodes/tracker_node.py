@@ -30,7 +30,6 @@ optional ``~/debug_image``. Bad input is logged once (per kind, then at most onc
 from __future__ import annotations
 
 import math
-import os
 import sys
 import threading
 import time
@@ -1220,8 +1219,6 @@ def _stamp_str(stamp: Any) -> str:
 
 def main(args: list[str] | None = None) -> int:
     """Run the tracker node until Ctrl-C or an external shutdown (exit code 0)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     rclpy.init(args=args)
     node: TrackerNode | None = None
     try:
