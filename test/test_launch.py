@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from rclpy.node import Node
 from rclpy.parameter_client import AsyncParameterClient
+from ros_process import stop_process
 from std_msgs.msg import String
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "tracking.launch.py"
@@ -174,14 +174,8 @@ def test_launch_command_lines_start_both_nodes(rclpy_context, tmp_path: Path, si
         assert values[3].bool_value is False
         assert values[4].string_value == "frame_set"
     finally:
-        for process, _ in processes:
-            process.send_signal(signal.SIGINT)
         for process, log in processes:
-            try:
-                code = process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                code = process.wait()
+            code = stop_process(process)
             log.close()
             assert code == 0, f"{process.args[0]} exited with {code}: {Path(log.name).read_text()[-2000:]}"
         node.destroy_node()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from ros_process import stop_process
 from sensor_msgs.msg import Image
 from vision_msgs.msg import BoundingBox2D, Detection2D
 
@@ -74,12 +74,7 @@ def test_one_process_turns_camera_images_into_detections(rclpy_context, tiny_yam
         names = set(node.get_node_names_and_namespaces())
         assert {("ingest_node", namespace), ("tracker", namespace)} <= names
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            code = process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = process.wait()
+        code = stop_process(process)
         log.close()
         executor.remove_node(node)
         node.destroy_node()

@@ -166,6 +166,14 @@ class Probe:
                 time.sleep(0.01)
         raise AssertionError("the tracker node never answered a frame set")
 
+    def start_on_box(self) -> int:
+        """Warm up, then publish the standard box (50, 30, 40, 36) and wait until the node took it; returns
+        the next free frame-set index (the box applies to the next frame set)."""
+        nxt = self.warm_up()
+        self.box.publish(box_msg(50, 30, 40, 36))
+        wait_for(lambda: self.logs("command: box"), "box command")
+        return nxt
+
     def transition(self, transition_id: int) -> bool:
         """Call change_state over ROS; returns the service's success flag."""
         assert self.change.wait_for_service(timeout_sec=TIMEOUT)
@@ -415,9 +423,7 @@ def test_waiting_then_box_detection_matches_tracker(make_node, tiny_yaml) -> Non
 def test_reset_service_forgets_the_target(make_node) -> None:
     """~/reset (std_srvs/Trigger) -> waiting_for_target again and no more detections."""
     node, probe = make_node()
-    nxt = probe.warm_up()
-    probe.box.publish(box_msg(50, 30, 40, 36))
-    wait_for(lambda: probe.logs("command: box"), "box command")
+    nxt = probe.start_on_box()
     assert probe.send(frame_set(nxt)).state == "tracking"
     assert probe.reset.wait_for_service(timeout_sec=TIMEOUT)
     response = call(probe.reset, Trigger.Request())
@@ -513,9 +519,7 @@ def test_sentence_retargets_and_reserved_words(make_node) -> None:
 def test_stale_frame_sets_are_dropped_and_counted(make_node) -> None:
     """Frame sets arriving faster than inference: the newest is processed, the replaced ones are counted."""
     node, probe = make_node(**{"input_qos.depth": 50, "input_qos.reliability": "reliable"})
-    nxt = probe.warm_up()
-    probe.box.publish(box_msg(50, 30, 40, 36))
-    wait_for(lambda: probe.logs("command: box"), "box command")
+    nxt = probe.start_on_box()
     probe.send(frame_set(nxt))
     processed_before, burst = node.frames_processed, 40
     msgs = [frame_set(nxt + 1 + k) for k in range(burst)]
@@ -593,9 +597,7 @@ def test_box_outside_image_rejected_partial_box_clipped(make_node) -> None:
 def test_time_going_backwards_resets_memory_logged_once(make_node) -> None:
     """A frame set older than the last one: logged, memory reset (global search), later frames processed."""
     node, probe = make_node()
-    nxt = probe.warm_up()
-    probe.box.publish(box_msg(50, 30, 40, 36))
-    wait_for(lambda: probe.logs("command: box"), "box command")
+    nxt = probe.start_on_box()
     for k in range(3):
         probe.send(frame_set(nxt + k, stamp_s=500.0 + k))
     probe.send(frame_set(nxt + 3, stamp_s=503.0))
@@ -613,9 +615,7 @@ def test_time_going_backwards_resets_memory_logged_once(make_node) -> None:
 def test_stream_that_stops_is_reported_missing(make_node) -> None:
     """RGB + thermal, then thermal stops: tracking continues on RGB, thermal in modalities_missing."""
     node, probe = make_node()
-    nxt = probe.warm_up()
-    probe.box.publish(box_msg(50, 30, 40, 36))
-    wait_for(lambda: probe.logs("command: box"), "box command")
+    nxt = probe.start_on_box()
     both = probe.send(frame_set(nxt, thermal=True))
     assert list(both.modalities_used) == ["rgb", "thermal"] and list(both.modalities_missing) == []
     for k in range(1, 4):
@@ -677,9 +677,7 @@ def test_missing_or_corrupt_checkpoint_fails_configure(make_node, tiny_yaml, tmp
     node.set_parameters([Parameter("checkpoint", value=str(good))])
     assert probe.transition(Transition.TRANSITION_CONFIGURE)
     assert probe.transition(Transition.TRANSITION_ACTIVATE)
-    nxt = probe.warm_up()
-    probe.box.publish(box_msg(50, 30, 40, 36))
-    wait_for(lambda: probe.logs("command: box"), "box command")
+    nxt = probe.start_on_box()
     assert probe.send(frame_set(nxt)).state == "tracking"
 
 
@@ -711,9 +709,7 @@ def test_frame_sets_lost_in_transport_are_counted_and_warned(make_node) -> None:
     """
     node, probe = make_node(status_period_s=0.2)
     diagnostics = diagnostics_of(probe)
-    nxt = probe.warm_up()
-    probe.box.publish(box_msg(50, 30, 40, 36))
-    wait_for(lambda: probe.logs("command: box"), "box command")
+    nxt = probe.start_on_box()
     for k, seq in enumerate((1, 2, 3)):
         msg = frame_set(nxt + k)
         msg.seq = seq
@@ -740,9 +736,7 @@ def test_one_odd_sized_frame_gives_no_confident_box(make_node) -> None:
     (Issue: one odd-sized frame gave 2.5 s of confident wrong boxes, state tracking, nothing logged.)
     """
     node, probe = make_node()
-    nxt = probe.warm_up()
-    probe.box.publish(box_msg(50, 30, 40, 36))
-    wait_for(lambda: probe.logs("command: box"), "box command")
+    nxt = probe.start_on_box()
     assert probe.send(frame_set(nxt)).state == "tracking"
     odd = frame_set(nxt + 1)
     small = np.ascontiguousarray(BASE[:48, :64])
@@ -765,9 +759,7 @@ def test_input_outage_is_visible_in_status_and_diagnostics(make_node) -> None:
     """
     node, probe = make_node(status_period_s=0.2, input_timeout_s=0.6)
     diagnostics = diagnostics_of(probe)
-    nxt = probe.warm_up()
-    probe.box.publish(box_msg(50, 30, 40, 36))
-    wait_for(lambda: probe.logs("command: box"), "box command")
+    nxt = probe.start_on_box()
     for k in range(5):
         status = probe.send(frame_set(nxt + k, thermal=True))
     assert status.state == "tracking" and status.fps > 0.0
@@ -818,9 +810,7 @@ def test_bad_events_beside_good_rgb_leave_out_only_the_events(make_node) -> None
     (Issue: 0x0 event packets made the tracker reject whole frame sets, valid RGB included.)
     """
     node, probe = make_node()
-    nxt = probe.warm_up()
-    probe.box.publish(box_msg(50, 30, 40, 36))
-    wait_for(lambda: probe.logs("command: box"), "box command")
+    nxt = probe.start_on_box()
     for k in range(3):
         msg = frame_set(nxt + k)
         msg.has_events, msg.event_width, msg.event_height = True, 0, 0
@@ -884,9 +874,7 @@ def test_thermal_of_another_size_is_resized_and_said_once(make_node) -> None:
     """A 640x512-style thermal beside a smaller RGB (different aspect too) is resized, not rejected: the
     frame sets are tracked on both streams and the assumption is logged once."""
     node, probe = make_node()
-    nxt = probe.warm_up()
-    probe.box.publish(box_msg(50, 30, 40, 36))
-    wait_for(lambda: probe.logs("command: box"), "box command")
+    nxt = probe.start_on_box()
     for k in range(3):
         msg = frame_set(nxt + k)
         th = np.full((H + 8, W + 16), 3000, dtype=np.uint16)

@@ -23,14 +23,6 @@ import numpy as np
 #: Image files an image folder may hold (read in name order).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
-#: Box colour (BGR) per track state in the annotated video (green tracking, amber relocalising, red lost).
-_STATE_BGR: dict[str, tuple[int, int, int]] = {
-    "tracking": (0, 200, 0),
-    "relocalising": (0, 170, 255),
-    "lost": (0, 0, 230),
-    "waiting_for_target": (200, 200, 200),
-}
-
 
 @dataclass
 class FrameSource:
@@ -112,18 +104,19 @@ def open_source(source: str, fps: float | None = None) -> FrameSource:
     return FrameSource(name, _video_frames(capture, source), rate, count)
 
 
-def annotate(rgb: np.ndarray, result: Any, index: int, sentence: str | None) -> np.ndarray:
-    """A BGR picture of the frame with the box in its state's colour and a line of text."""
+def annotate(frame: Any, result: Any, index: int, sentence: str | None) -> np.ndarray:
+    """A BGR picture of the frame: the box as tracker_node's debug image draws it, and a line of text."""
     import cv2
 
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    from mamba_tracking_ros.ros_adapters.ros_conversion import STATE_COLOURS, confidence_to_score, debug_image
+
     state = result.state.value
-    colour = _STATE_BGR.get(state, (255, 255, 255))
-    if state != "waiting_for_target":
-        x, y, w, h = (int(round(v)) for v in result.box)
-        cv2.rectangle(bgr, (x, y), (x + w, y + h), colour, 2)
-    score = 0.5 * (float(result.confidence) + 1.0)
-    text = f"#{index} {state} {score:.2f}" + (f" '{sentence}'" if sentence else "")
+    box = None if state == "waiting_for_target" else result.box
+    bgr = cv2.cvtColor(debug_image(frame, box, state), cv2.COLOR_RGB2BGR)
+    colour = tuple(reversed(STATE_COLOURS.get(state, (255, 255, 255))))
+    text = f"#{index} {state} {confidence_to_score(result.confidence):.2f}" + (
+        f" '{sentence}'" if sentence else ""
+    )
     cv2.putText(bgr, text[:90], (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(bgr, text[:90], (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
     return bgr
@@ -134,6 +127,7 @@ def run_track(args: argparse.Namespace) -> int:
     import cv2
     import torch
 
+    from mamba_tracking_ros.ros_adapters.ros_conversion import confidence_to_score
     from mamba_tracking_ros.tracking import Tracker
     from mamba_tracking_ros.tracking.frame import Frame
 
@@ -186,7 +180,7 @@ def run_track(args: argparse.Namespace) -> int:
                 result = tracker.update(frame)
             times.append(time.perf_counter() - started)
             boxes.append(tuple(float(v) for v in result.box))
-            score = 0.5 * (float(result.confidence) + 1.0)
+            score = confidence_to_score(result.confidence)
             states.append((index, result.state.value, score, result.search_mode.value))
             if not args.no_video:
                 if writer is None:
@@ -195,7 +189,7 @@ def run_track(args: argparse.Namespace) -> int:
                     writer = cv2.VideoWriter(str(out / f"{name}.mp4"), fourcc, source.fps, (width, height))
                     if not writer.isOpened():
                         raise RuntimeError(f"{out / name}.mp4: OpenCV cannot write an mp4v video here")
-                writer.write(annotate(rgb, result, index, tracker.text))
+                writer.write(annotate(frame, result, index, tracker.text))
             if bar is not None:
                 bar.update(1)
     finally:
