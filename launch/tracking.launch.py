@@ -4,60 +4,91 @@
         rgb_topic:=/camera/image_raw thermal_topic:=/boson/image_raw events_topic:=/event_camera/events \
         checkpoint:=/path/model.pt device:=cuda namespace:=uav1
 
-Arguments (all strings, as `ros2 launch` passes them):
-  modalities        required: comma-separated subset of rgb, thermal, events (the inputs to subscribe)
-  required_modalities  modalities a frame set must hold ('' = the first image modality, else events)
-  config            tracker config name in config/ or a YAML path (default small)
-  checkpoint        model checkpoint file ('' = random initialisation, for testing only)
-  device            torch device: auto, cpu, cuda, cuda:1 (default auto)
-  namespace         namespace of both nodes ('' = none)
-  rgb_topic, thermal_topic, events_topic   camera inputs of the ingest node
-  frame_set_topic   FrameSet topic between the two nodes (default frame_set)
-  command_topic     std_msgs/String sentences for the tracker (default tracker/command)
-  box_topic         vision_msgs/BoundingBox2D initial box for the tracker (default tracker/box)
-  detection_topic   vision_msgs/Detection2D output (default tracker/detection)
-  autostart         configure and activate the tracker lifecycle node at start (default true)
-  params_file       optional YAML parameter file applied to both nodes before these arguments
-  log_level         debug, info, warn, error (default info)
-  fastdds_transport FASTDDS_BUILTIN_TRANSPORTS for both nodes ('' = leave the environment as it is);
-                    e.g. LARGE_DATA, SHM, UDPv4 (see docs/ros.md, "Large FrameSets and Fast DDS")
-  single_process    true (default): both nodes in one process (`tracking_pipeline`), so the FrameSet never
-                    crosses a process boundary; false: two processes (`ingest_node`, `tracker_node`)
+The process holding the tracker is a ``LifecycleNode`` action named ``tracker``; with ``autostart:=true`` the
+launch configures it and activates it once it is inactive (ChangeState events, as a lifecycle manager would).
+The argument -> node parameter/remapping logic is ``node_specs()``, which needs no ``launch`` import, so it
+can be checked (and the same command lines run) where launch_ros is not installed.
 
-The argument -> node parameter/remapping logic is `node_specs()`, which needs no `launch` import, so it can be
-checked (and the same command lines run) where launch_ros is not installed.
+Arguments (all strings, as ``ros2 launch`` passes them; this list and the table in docs/ros.md are generated
+from ``ARGUMENTS``):
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from mamba_tracking_ros.constants import MODALITIES
+
 PACKAGE = "mamba_tracking_ros"
-MODALITIES = ("rgb", "thermal", "events")
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
 
-#: Launch arguments: name -> (default or None when required, description).
+#: Launch arguments: name -> (default or None when required, description); the one home of their docs.
 ARGUMENTS: dict[str, tuple[str | None, str]] = {
-    "modalities": (None, "comma-separated subset of rgb, thermal, events (required)"),
-    "required_modalities": ("", "modalities a frame set must hold ('' = first image modality, else events)"),
-    "config": ("small", "tracker config name in config/ or a YAML path"),
-    "checkpoint": ("default", "checkpoint file ('default' = shipped weights, '' = random init, testing)"),
-    "device": ("auto", "torch device: auto, cpu, cuda, cuda:N"),
+    "modalities": (None, "comma-separated subset of `rgb`, `thermal`, `events` (the inputs to subscribe)"),
+    "required_modalities": (
+        "",
+        "modalities a frame set must hold (`''` = the first image modality, else events)",
+    ),
+    "config": ("small", "tracker config name in `config/` or a YAML path"),
+    "checkpoint": (
+        "default",
+        "model file, `default` (shipped weights) or `''` (random initialisation, testing only)",
+    ),
+    "device": ("auto", "torch device: `auto`, `cpu`, `cuda`, `cuda:N`"),
     "namespace": ("", "namespace of both nodes"),
-    "rgb_topic": ("rgb/image_raw", "sensor_msgs/Image RGB input"),
-    "thermal_topic": ("thermal/image_raw", "sensor_msgs/Image thermal input"),
-    "events_topic": ("events", "event_camera_msgs/EventPacket input"),
-    "frame_set_topic": ("frame_set", "mamba_tracking_msgs/FrameSet between ingest and tracker"),
-    "command_topic": ("tracker/command", "std_msgs/String target sentences"),
-    "box_topic": ("tracker/box", "vision_msgs/BoundingBox2D initial target box"),
-    "detection_topic": ("tracker/detection", "vision_msgs/Detection2D output"),
-    "autostart": ("true", "configure and activate the tracker at start"),
-    "params_file": ("", "YAML parameter file for both nodes ('' = none)"),
-    "log_level": ("info", "log level of both nodes"),
-    "fastdds_transport": ("", "FASTDDS_BUILTIN_TRANSPORTS of both nodes ('' = unchanged, e.g. LARGE_DATA)"),
-    "single_process": ("true", "both nodes in one process (tracking_pipeline); false: two processes"),
+    "rgb_topic": ("rgb/image_raw", "`sensor_msgs/Image` RGB input of the ingest node"),
+    "thermal_topic": ("thermal/image_raw", "`sensor_msgs/Image` thermal input of the ingest node"),
+    "events_topic": ("events", "`event_camera_msgs/EventPacket` input of the ingest node"),
+    "frame_set_topic": ("frame_set", "`mamba_tracking_msgs/FrameSet` topic between the two nodes"),
+    "command_topic": ("tracker/command", "`std_msgs/String` sentences for the tracker"),
+    "box_topic": ("tracker/box", "`vision_msgs/BoundingBox2D` box for the tracker"),
+    "detection_topic": ("tracker/detection", "`vision_msgs/Detection2D` output"),
+    "autostart": (
+        "true",
+        "configure, then activate the tracker once it is up; the launch drives the transitions, so the node "
+        "itself gets `autostart:=false`",
+    ),
+    "params_file": ("", "YAML parameter file applied to both nodes before these arguments (`''` = none)"),
+    "log_level": ("info", "`debug`, `info`, `warn`, `error`, `fatal`"),
+    "fastdds_transport": (
+        "",
+        "`FASTDDS_BUILTIN_TRANSPORTS` for both nodes (`''` = leave the environment alone; `LARGE_DATA`, "
+        '`SHM`, `UDPv4`, `DEFAULT`, ...); see docs/ros.md, "Large FrameSets and Fast DDS"',
+    ),
+    "single_process": (
+        "true",
+        "both nodes in one process (`tracking_pipeline`), so the FrameSet never crosses a process boundary; "
+        "node names stay `ingest_node` and `tracker`, parameters reach both and each takes the names it "
+        "declares; `false`: two processes (`ingest_node`, `tracker_node`; see docs/performance.md section 5)",
+    ),
 }
+
+
+def _shown(default: str | None) -> str:
+    """A default as the docs show it."""
+    return "required" if default is None else f"`{default}`" if default else "`''`"
+
+
+def argument_help() -> str:
+    """The argument list of this file's docstring, generated from ``ARGUMENTS``."""
+    import textwrap
+
+    lines = []
+    for name, (default, text) in ARGUMENTS.items():
+        body = f"{text.replace('`', '')} (default {_shown(default).replace('`', '')})"
+        lines += textwrap.wrap(body, 110, initial_indent=f"  {name:<20}", subsequent_indent=" " * 22)
+    return "\n".join(lines) + "\n"
+
+
+def argument_table() -> str:
+    """The Markdown table of the launch arguments that docs/ros.md holds, generated from ``ARGUMENTS``."""
+    rows = ["| argument | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{name}` | {_shown(default)} | {text} |" for name, (default, text) in ARGUMENTS.items()]
+    return "\n".join(rows) + "\n"
+
+
+__doc__ = (__doc__ or "") + argument_help()
 FASTDDS_TRANSPORTS = ("DEFAULT", "DEFAULTv6", "SHM", "UDPv4", "UDPv6", "LARGE_DATA", "LARGE_DATAv6")
 
 
@@ -87,7 +118,11 @@ def _parse_modalities(name: str, value: str, allow_empty: bool = False) -> list[
 
 
 def node_specs(arguments: dict[str, str]) -> list[dict[str, Any]]:
-    """Resolve launch arguments into the two nodes' executable, name, namespace, parameters and remappings."""
+    """Resolve launch arguments into the processes' executable, name, namespace, parameters and remappings.
+
+    ``lifecycle`` marks the process started as a ``LifecycleNode`` action (it holds the tracker, named
+    ``name``); ``autostart`` says whether the launch configures and activates it.
+    """
     unknown = sorted(set(arguments) - set(ARGUMENTS))
     if unknown:
         raise ValueError(f"unknown launch arguments {unknown}; known: {sorted(ARGUMENTS)}")
@@ -114,6 +149,7 @@ def node_specs(arguments: dict[str, str]) -> list[dict[str, Any]]:
         )
     env = {"FASTDDS_BUILTIN_TRANSPORTS": transport} if transport else {}
     common = {"namespace": values["namespace"], "log_level": level, "params_files": params_files, "env": env}
+    autostart = _parse_bool("autostart", values["autostart"])
     ingest = {
         "executable": "ingest_node",
         "name": "ingest_node",
@@ -126,6 +162,8 @@ def node_specs(arguments: dict[str, str]) -> list[dict[str, Any]]:
             "output_topic": values["frame_set_topic"],
         },
         "remappings": [],
+        "lifecycle": False,
+        "autostart": False,
         **common,
     }
     tracker = {
@@ -135,7 +173,7 @@ def node_specs(arguments: dict[str, str]) -> list[dict[str, Any]]:
             "config": values["config"],
             "checkpoint": values["checkpoint"],
             "device": values["device"],
-            "autostart": _parse_bool("autostart", values["autostart"]),
+            "autostart": False,  # the launch drives the lifecycle transitions (see _lifecycle_autostart)
             "frame_set_topic": values["frame_set_topic"],
         },
         "remappings": [
@@ -143,18 +181,22 @@ def node_specs(arguments: dict[str, str]) -> list[dict[str, Any]]:
             ("~/box", values["box_topic"]),
             ("~/detection", values["detection_topic"]),
         ],
+        "lifecycle": True,
+        "autostart": autostart,
         **common,
     }
     if not _parse_bool("single_process", values["single_process"]):
         return [ingest, tracker]
-    # one process: node names stay ingest_node / tracker (set by tracking_pipeline; a __node remap would
-    # rename both), parameters reach both nodes and each takes the names it declares
+    # one process: the LifecycleNode action's __node remap names the tracker (the ingest node pins its own
+    # name), parameters reach both nodes and each takes the names it declares
     return [
         {
             "executable": "tracking_pipeline",
-            "name": None,
+            "name": "tracker",
             "parameters": {**ingest["parameters"], **tracker["parameters"]},
             "remappings": tracker["remappings"],  # ~/command etc.: only the tracker has these private names
+            "lifecycle": True,
+            "autostart": autostart,
             **common,
         }
     ]
@@ -178,9 +220,33 @@ def ros_arguments(spec: dict[str, Any]) -> list[str]:
     return out
 
 
+def _lifecycle_autostart(node: Any) -> list[Any]:
+    """Launch actions that configure ``node`` (a LifecycleNode action) and activate it once it is inactive."""
+    from launch.actions import EmitEvent, RegisterEventHandler
+    from launch.events import matches_action
+    from launch_ros.event_handlers import OnStateTransition
+    from launch_ros.events.lifecycle import ChangeState
+    from lifecycle_msgs.msg import Transition
+
+    def change(transition_id: int) -> Any:
+        return EmitEvent(
+            event=ChangeState(lifecycle_node_matcher=matches_action(node), transition_id=transition_id)
+        )
+
+    activate_when_configured = RegisterEventHandler(
+        OnStateTransition(
+            target_lifecycle_node=node,
+            start_state="configuring",  # not after a deactivate: an operator's deactivate stays
+            goal_state="inactive",
+            entities=[change(Transition.TRANSITION_ACTIVATE)],
+        )
+    )
+    return [activate_when_configured, change(Transition.TRANSITION_CONFIGURE)]
+
+
 def _launch_nodes(context: Any) -> list[Any]:
-    """OpaqueFunction body: read the launch arguments and create the two Node actions."""
-    from launch_ros.actions import Node
+    """OpaqueFunction body: read the launch arguments and create the Node / LifecycleNode actions."""
+    from launch_ros.actions import LifecycleNode, Node
 
     # DeclareLaunchArgument has put every given value (or its default) into the launch configurations.
     given = {
@@ -190,11 +256,12 @@ def _launch_nodes(context: Any) -> list[Any]:
     }
     actions = []
     for spec in node_specs(given):
+        action = LifecycleNode if spec["lifecycle"] else Node
         actions.append(
-            Node(
+            action(
                 package=PACKAGE,
                 executable=spec["executable"],
-                name=spec["name"],  # None for tracking_pipeline: it names its two nodes itself
+                name=spec["name"],
                 namespace=spec["namespace"],
                 parameters=[*spec["params_files"], spec["parameters"]],
                 remappings=spec["remappings"],
@@ -204,6 +271,8 @@ def _launch_nodes(context: Any) -> list[Any]:
                 emulate_tty=True,
             )
         )
+        if spec["autostart"]:
+            actions += _lifecycle_autostart(actions[-1])
     return actions
 
 

@@ -58,9 +58,11 @@ def test_arguments_resolve_to_node_parameters() -> None:
     assert ingest["parameters"]["modalities"] == ["thermal", "events"]
     assert ingest["parameters"]["required_modalities"] == ["thermal"]
     (pipeline,) = launch_file.node_specs({"modalities": "events"})  # default: one process
-    assert pipeline["executable"] == "tracking_pipeline" and pipeline["name"] is None
+    assert pipeline["executable"] == "tracking_pipeline" and pipeline["name"] == "tracker"
     assert pipeline["parameters"]["required_modalities"] == ["events"]
-    assert "__node:=" not in " ".join(launch_file.ros_arguments(pipeline))  # would rename both nodes
+    # the tracker's process is a LifecycleNode action; the launch (not the node) autostarts it by default
+    assert pipeline["lifecycle"] and pipeline["autostart"] and pipeline["parameters"]["autostart"] is False
+    assert tracker["lifecycle"] and not ingest["lifecycle"] and not tracker["autostart"]  # autostart:=0
     assert tracker["parameters"]["device"] == "cpu" and tracker["parameters"]["autostart"] is False
     assert tracker["parameters"]["frame_set_topic"] == ingest["parameters"]["output_topic"]
     assert ingest["env"] == {} and tracker["env"] == {}  # the environment is left alone by default
@@ -173,6 +175,10 @@ def test_launch_command_lines_start_both_nodes(rclpy_context, tmp_path: Path, si
         assert values[2].string_value == "cpu"
         assert values[3].bool_value is False
         assert values[4].string_value == "frame_set"
+        # what the LifecycleNode action talks to: <name>/change_state on the tracker, and only there
+        services = {n for n, _ in node.get_service_names_and_types()}
+        assert f"/{namespace}/tracker/change_state" in services
+        assert f"/{namespace}/ingest_node/change_state" not in services
     finally:
         for process, log in processes:
             code = stop_process(process)
@@ -211,3 +217,13 @@ def test_ros2_launch_starts_both_nodes(rclpy_context) -> None:
         service.shutdown()
         thread.join(timeout=30)
         node.destroy_node()
+
+
+def test_launch_documentation_is_generated_from_the_argument_table() -> None:
+    """The docstring's argument list and docs/ros.md's table come from ARGUMENTS (one home, no drift)."""
+    launch_file = _load_launch_module()
+    ros_md = (LAUNCH_FILE.parents[1] / "docs" / "ros.md").read_text()
+    assert launch_file.argument_table() in ros_md, "docs/ros.md: paste launch_file.argument_table() again"
+    assert launch_file.__doc__.endswith(launch_file.argument_help())
+    for name in launch_file.ARGUMENTS:
+        assert f"| `{name}` |" in ros_md and f"  {name} " in launch_file.__doc__

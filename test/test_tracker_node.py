@@ -38,11 +38,8 @@ from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray
 from mamba_tracking_ros.codecs.image_conversion import numpy_to_image_fields
 from mamba_tracking_ros.nodes.parameters import UnknownParameterError
 from mamba_tracking_ros.nodes.tracker_node import TrackerNode
-from mamba_tracking_ros.ros_adapters.ros_conversion import (
-    STATE_COLOURS,
-    confidence_to_score,
-    frameset_to_frame,
-)
+from mamba_tracking_ros.ros_adapters.frame_set_conversion import frameset_to_frame
+from mamba_tracking_ros.ros_adapters.ros_conversion import STATE_COLOURS, confidence_to_score
 from mamba_tracking_ros.tracking import Tracker
 
 H, W = 120, 160
@@ -263,8 +260,10 @@ def make_node(ros, tiny_yaml):
             context=ros["context"],
             parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
         )
-        ros["executor"].add_node(node)
         made.append(node)
+        assert node.lifecycle_state == "unconfigured"  # the constructor never transitions
+        node.start_if_requested()
+        ros["executor"].add_node(node)
         return node, probe
 
     yield factory
@@ -312,7 +311,8 @@ def test_lifecycle_transitions_over_services(make_node) -> None:
 
 
 def test_autostart_and_params_file(ros, tiny_yaml, tmp_path) -> None:
-    """A ros__parameters YAML (as config/tracker_node.yaml) sets the parameters; autostart activates."""
+    """A ros__parameters YAML (as config/tracker_node.yaml) sets the parameters; start_if_requested (what
+    main() calls) activates when autostart is true."""
     shipped = yaml.safe_load(Path("config/tracker_node.yaml").read_text())
     params = shipped["tracker"]["ros__parameters"]
     params.update(config=str(tiny_yaml), autostart=True, preload_text_encoder=False, class_id="cat")
@@ -320,6 +320,8 @@ def test_autostart_and_params_file(ros, tiny_yaml, tmp_path) -> None:
     path.write_text(yaml.safe_dump({"tracker": {"ros__parameters": params}}))
     node = TrackerNode(context=ros["context"], cli_args=["--ros-args", "--params-file", str(path)])
     try:
+        assert node.lifecycle_state == "unconfigured"  # autostart is main()'s job, not the constructor's
+        assert node.start_if_requested()
         assert node.lifecycle_state == "active"
         assert node.get_parameter("class_id").value == "cat"
         assert node.get_parameter("input_qos.reliability").value == params["input_qos"]["reliability"]

@@ -372,7 +372,6 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
     """Play ``bag`` through IngestNode + TrackerNode, record their outputs, score against ground truth."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
-    from rclpy.lifecycle import TransitionCallbackReturn
     from rclpy.parameter import Parameter
 
     from mamba_tracking_ros.nodes.ingest_node import IngestNode
@@ -413,12 +412,9 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
             ]
         tracker = TrackerNode(options.tracker_name, context=context, parameter_overrides=tracker_params)
         nodes.append(tracker)
-        if tracker.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-            raise RuntimeError(
-                f"tracker node did not configure: {getattr(tracker, '_error', '') or 'see log'}"
-            )
-        if tracker.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-            raise RuntimeError("tracker node did not activate")
+        reason = tracker.configure_and_activate()
+        if reason:
+            raise RuntimeError(f"tracker node did not start: {reason}")
         player = rclpy.create_node("mamba_replay", context=context)
         nodes.append(player)
         out_topics = {

@@ -39,6 +39,7 @@ import numpy as np
 
 from mamba_tracking_ros.codecs.event_encoding import encode_evt3
 from mamba_tracking_ros.codecs.image_conversion import numpy_to_image_fields
+from mamba_tracking_ros.codecs.stamps import ns_to_time_fields
 
 __all__ = [
     "SampleBagConfig",
@@ -231,7 +232,7 @@ def _time(ns: int) -> Any:
     """builtin_interfaces/Time from integer nanoseconds."""
     from builtin_interfaces.msg import Time
 
-    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+    return Time(**ns_to_time_fields(ns))
 
 
 def _qos(reliable: bool, depth: int) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["NS_PER_S", "stamp_to_ns", "stamp_to_seconds"]
+__all__ = ["NS_PER_S", "ns_to_time_fields", "stamp_to_ns", "stamp_to_seconds"]
 
 NS_PER_S = 1_000_000_000
 
@@ -21,3 +21,9 @@ def stamp_to_ns(stamp: Any) -> int:
 def stamp_to_seconds(stamp: Any) -> float:
     """``builtin_interfaces/Time`` -> float seconds (the tracker's ``Frame.timestamp``)."""
     return int(stamp.sec) + int(stamp.nanosec) * 1e-9
+
+
+def ns_to_time_fields(ns: int) -> dict[str, int]:
+    """Integer nanoseconds -> the ``sec`` / ``nanosec`` fields of ``builtin_interfaces/Time``."""
+    sec, nanosec = divmod(int(ns), NS_PER_S)
+    return {"sec": sec, "nanosec": nanosec}

@@ -11,7 +11,6 @@ Run: ``python -m mamba_tracking_ros.nodes.ingest_node --ros-args -p required_mod
 
 from __future__ import annotations
 
-import array
 import statistics
 import sys
 import time
@@ -20,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
@@ -62,18 +60,6 @@ EVENT_ENCODINGS: tuple[str, ...] = SUPPORTED_ENCODINGS  # what codecs.event_deco
 
 _MS = 1_000_000
 _WARN, _INFO, _ERROR = "warning", "info", "error"
-
-
-def _time_msg(ns: int) -> Time:
-    """Integer nanoseconds -> ROS time message."""
-    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
-
-
-def _as_array(typecode: str, values: np.ndarray) -> array.array:
-    """Copy a numpy array into an ``array.array`` (what rclpy sequence fields hold) in one memcpy."""
-    out = array.array(typecode)
-    out.frombytes(memoryview(np.ascontiguousarray(values)).cast("B"))
-    return out
 
 
 class _StampGaps:
@@ -702,29 +688,9 @@ class IngestNode(Node):
                     del images["thermal"]
                 else:
                     self._report("size_mismatch", f"{text}; passed on", _INFO)
-        msg = self._frame_set_type()()
-        msg.header.stamp = _time_msg(fs.stamp_ns)
-        ref = self.sync.config.reference
-        ref = ref if ref in images else next((m for m in IMAGE_MODALITIES if m in images), None)
-        msg.header.frame_id = images[ref][1].header.frame_id if ref else ""
-        if "rgb" in images:
-            msg.rgb, msg.has_rgb = images["rgb"][1], True
-        if "thermal" in images:
-            msg.thermal, msg.has_thermal = images["thermal"][1], True
-        ev = fs.events
-        if ev is not None:
-            msg.has_events = True
-            msg.event_width, msg.event_height = self._event_size
-            msg.events_start = _time_msg(ev.start_ns)
-            msg.events_end = _time_msg(ev.end_ns)
-            msg.event_x = _as_array("H", ev.x)
-            msg.event_y = _as_array("H", ev.y)
-            msg.event_t_ns = _as_array("q", ev.t_ns)
-            msg.event_p = _as_array("B", ev.p)
-        msg.events_dropped = min(int(fs.events_dropped), 2**32 - 1)
-        present = set(images) | ({"events"} if ev is not None else set())
-        msg.modalities = [m for m in MODALITIES if m in present]
-        return msg
+        from mamba_tracking_ros.ros_adapters.frame_set_conversion import frame_set_message
+
+        return frame_set_message(fs, self._event_size, self.sync.config.reference, images)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -33,10 +33,14 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     nodes: list = []
     try:
-        ingest = ingest_node.IngestNode(sibling_parameters=tracker_node.PARAMETERS)
+        # a node-local __node rule outranks the process-wide one, which names the tracker
+        ingest = ingest_node.IngestNode(
+            sibling_parameters=tracker_node.PARAMETERS, cli_args=["--ros-args", "-r", "__node:=ingest_node"]
+        )
         nodes.append(ingest)
         tracker = tracker_node.TrackerNode(sibling_parameters=ingest_node.PARAMETERS)
         nodes.append(tracker)
+        tracker.start_if_requested()
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)

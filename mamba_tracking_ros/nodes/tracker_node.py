@@ -3,7 +3,9 @@
 Lifecycle: *configure* loads the model (a missing or corrupt checkpoint logs the reason and the transition
 FAILS; the node stays unconfigured and can be configured again), *activate* creates the subscriptions and
 starts the inference worker, *deactivate* removes them (the track is kept), *cleanup* drops the model and the
-track. ``autostart:=true`` configures and activates at start.
+track. The constructor leaves the node unconfigured: ``tracker_node`` / ``tracking_pipeline`` (their
+``main()``) configure and activate it when ``autostart:=true``; the launch file drives the transitions itself
+(``LifecycleNode`` action: configure, then activate), as a lifecycle manager would.
 
 Freshness: the frame-set callback only stores the message in a depth-1 "latest" slot; a worker thread takes
 the newest frame set, runs :class:`~mamba_tracking_ros.tracking.Tracker` (which keeps its SSM and confidence
@@ -263,7 +265,9 @@ class TrackerNode(LifecycleNode):
     """Lifecycle node: FrameSet in, Detection2D / Detection2DArray / TrackStatus / diagnostics out."""
 
     def __init__(self, node_name: str = "tracker", sibling_parameters: Any = (), **kwargs: Any) -> None:
-        """Declare parameters, the diagnostics publisher and timer; configure + activate if ``autostart``.
+        """Declare parameters, the diagnostics publisher and timers; the node starts unconfigured.
+
+        The ``autostart`` parameter is read by :meth:`start_if_requested` (called from ``main()``), not here.
 
         ``sibling_parameters``: names another node of the same process declares (``tracking_pipeline``):
         process-wide overrides meant for it are not unknown here.
@@ -318,11 +322,23 @@ class TrackerNode(LifecycleNode):
         period = float(self.get_parameter("status_period_s").value)
         self._timer = self.create_timer(period, self._on_timer)
         self._command_timer = self.create_timer(0.02, self._on_command_timer)
-        if bool(self.get_parameter("autostart").value):
-            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                self.trigger_activate()
-            else:
-                self._log.error("autostart: configure failed; the node stays unconfigured (see above)")
+
+    def configure_and_activate(self) -> str:
+        """Run the configure and activate transitions in-process; '' on success, else the reason (logged)."""
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            return self._error or "configure failed (see the log)"
+        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            return "activate failed (see the log)"
+        return ""
+
+    def start_if_requested(self) -> bool:
+        """Configure and activate when the ``autostart`` parameter is true; True when the node is active."""
+        if not bool(self._p("autostart")):
+            return False
+        reason = self.configure_and_activate()
+        if reason:
+            self._log.error(f"autostart: {reason}; the node stays {self._lifecycle} (see above)")
+        return not reason
 
     # ------------------------------------------------------------------------------------ parameters
     def _check_parameters(self, params: list[Any]) -> SetParametersResult:
@@ -610,7 +626,8 @@ class TrackerNode(LifecycleNode):
 
     def _process(self, msg: Any, received: float) -> None:
         """Convert, run the tracker (applying a pending box) and publish for one frame set."""
-        from mamba_tracking_ros.ros_adapters.ros_conversion import fit_box_to_image, frameset_to_frame
+        from mamba_tracking_ros.ros_adapters.frame_set_conversion import frameset_to_frame
+        from mamba_tracking_ros.ros_adapters.ros_conversion import fit_box_to_image
 
         self._drain_commands()
         left_out: list[str] = []
@@ -1223,6 +1240,7 @@ def main(args: list[str] | None = None) -> int:
     node: TrackerNode | None = None
     try:
         node = TrackerNode()
+        node.start_if_requested()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()

@@ -1,8 +1,7 @@
 """ROS message <-> tracker conversion for the tracker node (no model math, no node state).
 
-- ``mamba_tracking_msgs/FrameSet`` -> :class:`~mamba_tracking_ros.tracking.Frame` (images through
-  :mod:`mamba_tracking_ros.codecs.image_conversion`, events to an
-  :class:`~mamba_tracking_ros.tracking.EventWindow` in microseconds);
+- (``mamba_tracking_msgs/FrameSet`` <-> tracker :class:`~mamba_tracking_ros.tracking.Frame` lives beside its
+  encoder in :mod:`mamba_tracking_ros.ros_adapters.frame_set_conversion`);
 - :class:`~mamba_tracking_ros.tracking.TrackResult` -> ``vision_msgs/Detection2D`` (bbox = centre + size, one
   hypothesis whose ``score`` is the MVLM confidence kappa in [-1, 1] mapped to [0, 1]) and
   ``Detection2DArray``;
@@ -16,7 +15,6 @@ packages (``vision_msgs``, ``mamba_tracking_msgs``) being built.
 
 from __future__ import annotations
 
-import array as _array
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,15 +23,10 @@ from typing import Any
 import numpy as np
 
 from mamba_tracking_ros.codecs.image_conversion import (
-    ImageConversionError,
-    image_to_numpy,
     numpy_to_image_fields,
-    to_rgb8,
-    to_thermal,
 )
-from mamba_tracking_ros.codecs.stamps import stamp_to_ns, stamp_to_seconds
-from mamba_tracking_ros.constants import MODALITIES, TrackState
-from mamba_tracking_ros.tracking.frame import EventWindow, Frame
+from mamba_tracking_ros.constants import TrackState
+from mamba_tracking_ros.tracking.frame import Frame
 from mamba_tracking_ros.tracking.geometry import Box, clip_box, validate_box
 from mamba_tracking_ros.tracking.tracker import TrackResult
 
@@ -46,11 +39,7 @@ __all__ = [
     "detection_array",
     "diagnostic_array",
     "fit_box_to_image",
-    "frameset_modalities",
-    "frameset_to_frame",
     "image_msg",
-    "stamp_to_ns",
-    "stamp_to_seconds",
     "track_result_to_detection",
     "track_status",
 ]
@@ -63,126 +52,6 @@ STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     TrackState.WAITING_FOR_TARGET.value: (128, 128, 128),
     TrackState.IDLE.value: (128, 128, 128),
 }
-
-
-def frameset_modalities(msg: Any) -> tuple[str, ...]:
-    """Modalities a FrameSet carries (its ``has_*`` flags), in the tracker's canonical order."""
-    present = {"rgb": bool(msg.has_rgb), "thermal": bool(msg.has_thermal), "events": bool(msg.has_events)}
-    return tuple(m for m in MODALITIES if present[m])
-
-
-def _as_array(values: Any, dtype: type) -> np.ndarray:
-    """A message sequence field as a 1-D numpy array of ``dtype`` (a view of array.array buffers)."""
-    if isinstance(values, (bytes, bytearray)):
-        out = np.frombuffer(values, dtype=np.uint8)
-    elif isinstance(values, (_array.array, memoryview, np.ndarray)):
-        out = np.asarray(values)  # buffer protocol: no copy
-    else:
-        out = np.asarray(values, dtype=dtype)
-    out = out.reshape(-1)
-    return out if out.dtype == dtype else out.astype(dtype)
-
-
-def _decode_image(image: Any, field: str) -> tuple[np.ndarray, str]:
-    """Decode a sensor_msgs/Image to numpy; ImageConversionError messages are prefixed with ``field``."""
-    try:
-        array = image_to_numpy(
-            image.height, image.width, image.encoding, image.is_bigendian, image.step, image.data
-        )
-    except ImageConversionError as exc:
-        raise ImageConversionError(f"{field}.{exc}") from exc
-    return array, image.encoding
-
-
-def frameset_to_frame(
-    msg: Any,
-    uc3_order: str = "bgr",
-    thermal_nan_policy: str = "fill",
-    left_out: list[str] | None = None,
-) -> Frame:
-    """Convert a ``mamba_tracking_msgs/FrameSet`` into a validated tracker :class:`Frame`.
-
-    The frame's timestamp is ``header.stamp`` in seconds. Event times (``event_t_ns``, nanoseconds) become
-    int64 microseconds (floor division); ``events_start``/``events_end`` bound the window (start floored,
-    end rounded up; an all-zero time means "unset"). Event coordinates refer to the event sensor
-    (``event_width`` x ``event_height``); when an image is present and its size differs, they are scaled to
-    the image (the sensors are assumed to share the field of view, as a DAVIS camera's APS and DVS do).
-    Raises ``ValueError`` (``ImageConversionError`` for image fields) naming the bad field. With a
-    ``left_out`` list, a bad thermal image or event window beside a good RGB image (or bad events beside good
-    thermal) is left out instead and its reason appended: the frame is tracked on what is valid.
-    """
-    rgb = thermal = None
-    if msg.has_rgb:
-        array, encoding = _decode_image(msg.rgb, "rgb")
-        try:
-            rgb = to_rgb8(array, encoding, uc3_order=uc3_order)  # type: ignore[arg-type]
-        except ImageConversionError as exc:
-            raise ImageConversionError(f"rgb.{exc}") from exc
-    if msg.has_thermal:
-        try:
-            array, encoding = _decode_image(msg.thermal, "thermal")
-            try:
-                thermal = to_thermal(array, encoding, nan_policy=thermal_nan_policy)  # type: ignore[arg-type]
-            except ImageConversionError as exc:
-                raise ImageConversionError(f"thermal.{exc}") from exc
-        except ValueError as exc:
-            if left_out is None or rgb is None:
-                raise
-            left_out.append(f"thermal left out: {exc}")
-    reference = rgb if rgb is not None else thermal
-    try:
-        events, size = _frameset_events(msg, reference)
-    except ValueError as exc:
-        if left_out is None or reference is None:
-            raise
-        left_out.append(f"events left out: {exc}")
-        events, size = None, None
-    return Frame(
-        rgb=rgb,
-        thermal=thermal,
-        events=events,
-        timestamp=stamp_to_seconds(msg.header.stamp),
-        size=size,
-    )
-
-
-def _frameset_events(
-    msg: Any, reference: np.ndarray | None
-) -> tuple[EventWindow | None, tuple[int, int] | None]:
-    """The FrameSet's event window (scaled to the reference image) and, without an image, the frame size."""
-    events = None
-    size: tuple[int, int] | None = None
-    if msg.has_events:
-        ev_w, ev_h = int(msg.event_width), int(msg.event_height)
-        if ev_w <= 0 or ev_h <= 0:
-            raise ValueError(
-                f"event_width/event_height: the event sensor size must be positive, got {ev_w}x{ev_h}"
-            )
-        x = _as_array(msg.event_x, np.uint16)
-        y = _as_array(msg.event_y, np.uint16)
-        t_ns = _as_array(msg.event_t_ns, np.int64)
-        p = _as_array(msg.event_p, np.uint8)
-        lengths = {"event_x": len(x), "event_y": len(y), "event_t_ns": len(t_ns), "event_p": len(p)}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(f"events: array lengths differ ({lengths})")
-        if len(x) and (int(x.max()) >= ev_w or int(y.max()) >= ev_h):
-            raise ValueError(
-                f"event_x/event_y: coordinates outside the {ev_w}x{ev_h} event sensor "
-                f"(max x {int(x.max())}, max y {int(y.max())})"
-            )
-        if reference is not None and reference.shape[:2] != (ev_h, ev_w):
-            ref_h, ref_w = reference.shape[:2]
-            x = (x.astype(np.float32) + 0.5) * np.float32(ref_w / ev_w) - np.float32(0.5)
-            y = (y.astype(np.float32) + 0.5) * np.float32(ref_h / ev_h) - np.float32(0.5)
-            x = np.clip(x, 0.0, ref_w - 1).astype(np.float32)
-            y = np.clip(y, 0.0, ref_h - 1).astype(np.float32)
-        start_ns, end_ns = stamp_to_ns(msg.events_start), stamp_to_ns(msg.events_end)
-        t_start = start_ns // 1000 if start_ns > 0 else None
-        t_end = -((-end_ns) // 1000) if end_ns > 0 else None
-        events = EventWindow(x=x, y=y, t=t_ns // 1000, p=p, t_start=t_start, t_end=t_end)
-        if reference is None:
-            size = (ev_h, ev_w)
-    return events, size
 
 
 # ---------------------------------------------------------------------------------------------- boxes
