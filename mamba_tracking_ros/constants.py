@@ -13,6 +13,8 @@ from enum import Enum
 MODALITIES: tuple[str, ...] = ("rgb", "thermal", "events")
 #: The image modalities (events are not images).
 IMAGE_MODALITIES: tuple[str, ...] = ("rgb", "thermal")
+#: How a track starts: from a box, from a sentence only (MVLM, template-free) or from both (MambaVLT).
+INIT_MODES: tuple[str, ...] = ("box", "text", "both")
 
 
 class SearchMode(str, Enum):

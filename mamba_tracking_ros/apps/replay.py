@@ -349,10 +349,11 @@ def _ingest_parameters(layout: dict[str, Any], reliable: bool) -> list[Any]:
 
 def checkpoint_note(config: str, checkpoint: str | None) -> tuple[str | None, str]:
     """(resolved checkpoint path or None, a one-line note saying which weights run)."""
-    from mamba_tracking_ros.model.checkpoint import DEFAULT_CHECKPOINT, shipped_checkpoint
+    from mamba_tracking_ros.model.checkpoint import DEFAULT_CHECKPOINT, checkpoint_choice, shipped_checkpoint
     from mamba_tracking_ros.model.config import load_model_config
 
-    if checkpoint is None or checkpoint == "":
+    checkpoint = checkpoint_choice(checkpoint)
+    if checkpoint is None:
         return None, "no checkpoint: the model is randomly initialised, boxes are not meaningful"
     if checkpoint == DEFAULT_CHECKPOINT:
         name = load_model_config(config).name

@@ -14,7 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
-from .replay_command import add_common_model_flags, print_result
+from .model_arguments import add_model_arguments, checkpoint_from_args
+from .replay_command import print_result
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = None if args.checkpoint.lower() == "none" else args.checkpoint
+    checkpoint = checkpoint_from_args(args)
     _, note = checkpoint_note(args.config, checkpoint)  # fails early on a missing checkpoint file
     print(f"demo: {note}")
     cfg = SampleBagConfig(
@@ -75,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="write the sample bag from real footage, replay it through the nodes, report (no GPU)"
     )
     p.add_argument("--output-dir", default="demo_output", help="where the bags, GIF, plot, metrics go")
-    add_common_model_flags(p)
+    add_model_arguments(p)
     p.add_argument("--frames", type=int, default=120, help="frames in the sample bag (default: 120)")
     p.add_argument("--fps", type=float, default=15.0, help="frame rate of the sample bag (default: 15)")
     p.add_argument("--width", type=int, default=640)

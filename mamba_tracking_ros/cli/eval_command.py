@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from mamba_tracking_ros.cli.model_arguments import add_model_arguments, checkpoint_from_args
 from mamba_tracking_ros.eval.runner import INIT_MODES, TRACKER_KINDS
 
 
@@ -45,9 +46,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from mamba_tracking_ros.model.checkpoint import resolve_checkpoint
     from mamba_tracking_ros.model.config import load_model_config
 
-    checkpoint = None
-    if args.checkpoint not in ("none", ""):  # "default" -> the shipped file for --config, or None
-        resolved = resolve_checkpoint(args.checkpoint, load_model_config(args.config))
+    checkpoint = checkpoint_from_args(args)
+    if checkpoint is not None:  # "default" -> the shipped file for --config, or None
+        resolved = resolve_checkpoint(checkpoint, load_model_config(args.config))
         checkpoint = None if resolved is None else str(resolved)
     if "mamba" in trackers and checkpoint is None:
         print(
@@ -143,11 +144,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="LIST",
         help=f"comma list from {','.join(TRACKER_KINDS)} (default: all)",
     )
-    p.add_argument("--config", default="small", help="model config name or YAML path (default: small)")
-    p.add_argument(
-        "--checkpoint",
-        default="default",
-        help="model checkpoint file, 'default' (the weights shipped for --config) or 'none' (random init)",
+    add_model_arguments(
+        p,
+        threads_help="torch threads per worker (default: 1 with several workers, else torch's default)",
+        seed_help="seed of the random init without a checkpoint",
     )
     p.add_argument(
         "--set",
@@ -156,15 +156,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a tracker: key of --config (TrackerConfig), e.g. --set relocalise_after=5; repeatable",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random init without a checkpoint")
     p.add_argument("--workers", type=int, default=1, help="worker processes, one sequence each (default: 1)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="torch threads per worker (default: 1 with several workers, else torch's default)",
-    )
     p.add_argument("--sequences", default=None, metavar="NAME,...", help="only these sequences")
     p.add_argument("--max-sequences", type=int, default=None, metavar="N", help="only the first N sequences")
     p.add_argument(

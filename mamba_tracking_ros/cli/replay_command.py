@@ -7,19 +7,7 @@ import json
 from pathlib import Path
 
 from ..apps.replay import ReplayOptions, ReplayResult, parse_sentence_at
-
-
-def add_common_model_flags(parser: argparse.ArgumentParser, checkpoint_default: str = "default") -> None:
-    """--config, --checkpoint, --device, --threads, --seed (shared by replay and demo)."""
-    parser.add_argument("--config", default="small", help="config name or YAML path (default: small)")
-    parser.add_argument(
-        "--checkpoint",
-        default=checkpoint_default,
-        help="checkpoint file, 'default' (the shipped weights of the config) or 'none' (random init)",
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--seed", type=int, default=0, help="torch seed before the model is built")
+from .model_arguments import add_model_arguments, checkpoint_from_args
 
 
 def print_result(result: ReplayResult) -> None:
@@ -50,7 +38,7 @@ def run_replay(args: argparse.Namespace) -> int:
     options = ReplayOptions(
         out_bag=Path(args.out) if args.out else None,
         config=args.config,
-        checkpoint=None if args.checkpoint.lower() == "none" else args.checkpoint,
+        checkpoint=checkpoint_from_args(args),
         device=args.device,
         threads=args.threads,
         seed=args.seed,
@@ -85,7 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("bag", help="rosbag2 directory (MCAP or SQLite3)")
     p.add_argument("--out", default=None, help="record the tracker's outputs into this new bag directory")
-    add_common_model_flags(p)
+    add_model_arguments(p)
     p.add_argument(
         "--rate",
         type=float,

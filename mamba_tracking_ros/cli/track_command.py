@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from mamba_tracking_ros.cli.model_arguments import add_model_arguments, checkpoint_from_args
+
 #: Image files an image folder may hold (read in name order).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -141,7 +143,7 @@ def run_track(args: argparse.Namespace) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     source = open_source(args.source, args.fps)
-    checkpoint = None if args.checkpoint in ("none", "") else args.checkpoint
+    checkpoint = checkpoint_from_args(args)
     from mamba_tracking_ros.cli.eval_command import parse_overrides
 
     overrides = parse_overrides(args.set or [])
@@ -232,13 +234,7 @@ def add_parser(sub: Any) -> None:
         help="switch to the target this sentence describes at FRAME (repeatable)",
     )
     p.add_argument("--out", default="track_output", help="output folder (default: track_output)")
-    p.add_argument("--config", default="small", help="model config name or YAML path (default: small)")
-    p.add_argument(
-        "--checkpoint",
-        default="default",
-        help="checkpoint file, 'default' (the weights shipped for --config) or 'none' (random init)",
-    )
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    add_model_arguments(p, threads_help=None, seed_help=None)
     p.add_argument(
         "--set",
         action="append",

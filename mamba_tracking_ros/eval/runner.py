@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from mamba_tracking_ros.constants import MODALITIES
+from mamba_tracking_ros.constants import INIT_MODES, MODALITIES
 from mamba_tracking_ros.data.datasets import TrackingSequence, open_dataset, read_boxes
 from mamba_tracking_ros.eval.baselines import BASELINES, OpenCVTracker
 from mamba_tracking_ros.eval.metrics import SequenceResult, aggregate, evaluate_sequence, per_attribute
@@ -47,7 +47,6 @@ from mamba_tracking_ros.tracking.frame import Frame
 
 MAMBA = "mamba"
 TRACKER_KINDS: tuple[str, ...] = (MAMBA, *BASELINES)
-INIT_MODES: tuple[str, ...] = ("box", "text", "both")
 
 
 class MissingInputError(ValueError):

@@ -19,6 +19,20 @@ CHECKPOINT_FORMAT = "mamba_tracking_ros/checkpoint/1"
 DEFAULT_CHECKPOINT = "default"
 #: Where shipped checkpoints live: ``<name>.pt`` beside ``<name>.json`` (training command, seed, data hash).
 SHIPPED_CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+#: Spellings of "no checkpoint: random initialisation" on command lines and in node parameters.
+RANDOM_INIT_WORDS = ("none", "")
+
+
+def checkpoint_choice(text: str | os.PathLike[str] | None) -> str | None:
+    """A user's checkpoint word -> None (random init: ``none``, ``''``, None), ``"default"`` or a path.
+
+    The one reading of the word every entry point accepts (CLI ``--checkpoint``, the node's ``checkpoint``
+    parameter, the launch argument), so "random init" is spelled the same everywhere.
+    """
+    if text is None:
+        return None
+    value = str(text).strip()
+    return None if value.lower() in RANDOM_INIT_WORDS else value
 
 
 class CheckpointError(RuntimeError):

@@ -94,7 +94,8 @@ class _Param:
 PARAMETERS: dict[str, _Param] = {
     "config": _Param("small", "model/tracker config: a name in config/ ('small', 'base') or a YAML path"),
     "checkpoint": _Param(
-        "default", "checkpoint file; 'default' = the weights shipped for `config`; '' = random init (testing)"
+        "default",
+        "checkpoint file; 'default' = the weights shipped for `config`; '' or 'none' = random init (testing)",
     ),
     "device": _Param("auto", "torch device: 'auto' (cuda when present, else cpu), 'cpu', 'cuda', 'cuda:1'"),
     "threads": _Param(0, "torch CPU threads (0 = torch default)", int_range=(0, 256)),
@@ -368,11 +369,11 @@ class TrackerNode(LifecycleNode):
         """Load the model; a missing/corrupt model logs the reason and FAILS (the node stays unconfigured)."""
         import torch
 
-        from mamba_tracking_ros.model.checkpoint import CheckpointError
+        from mamba_tracking_ros.model.checkpoint import CheckpointError, checkpoint_choice
         from mamba_tracking_ros.tracking import Tracker
         from mamba_tracking_ros.tracking.tracker import resolve_device
 
-        config, checkpoint = str(self._p("config")), str(self._p("checkpoint")) or None
+        config, checkpoint = str(self._p("config")), checkpoint_choice(self._p("checkpoint"))
         started = time.perf_counter()
         try:
             device = resolve_device(str(self._p("device")))

@@ -35,15 +35,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from mamba_tracking_ros.constants import MODALITIES
+from mamba_tracking_ros.constants import INIT_MODES, MODALITIES
 from mamba_tracking_ros.data.datasets.base import TrackingSequence
 from mamba_tracking_ros.model.config import ModelConfig
 from mamba_tracking_ros.tracking.config import TrackerConfig
 from mamba_tracking_ros.tracking.geometry import CropWindow, full_frame_window, square_window, xywh_to_xyxy
 from mamba_tracking_ros.train.targets import TrackingTargets, build_targets
-
-#: Init modes: template from a box only, sentence only (MVLM, template-free), or both (MambaVLT).
-INIT_MODES: tuple[str, ...] = ("box", "text", "both")
 
 
 def modality_subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:

@@ -58,41 +58,106 @@ LOSS_PARTS = ("total", "focal", "l1", "giou", "cm", "intra", "inter")
 TRAIN_STATE_FORMAT = "mamba_tracking_ros/train_state/1"
 
 
+def _fraction(text: str) -> float:
+    """A command-line number in [0, 1] (ValueError otherwise; argparse reports it against the flag)."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
+def _modes(text: str) -> tuple[str, ...]:
+    """A comma list of init modes from the command line."""
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
+def _flag(help: str, **argparse_kwargs: Any) -> dict[str, Any]:
+    """Field metadata: this option is a ``mamba-tracking train`` flag with this help (and argparse kwargs)."""
+    return {"cli": {"help": help, **argparse_kwargs}}
+
+
 @dataclass
 class TrainOptions:
-    """Everything a training run needs (the ``mamba-tracking train`` flags)."""
+    """Everything a training run needs; ``mamba-tracking train``'s flags are generated from these fields.
 
-    data: list[str]  # "format:root" or "format:root:split" (dataset readers of data/datasets)
-    out: str
-    config: str = "small"
-    steps: int = 2000
-    batch_size: int = 8
-    clip_len: int = 3
-    lr: float = 3e-4
+    A field with ``cli`` metadata is a flag ``--field-name`` (its default and help come from here); the others
+    (``min_lr_ratio``, ``command``, ``loss_weights``) are set from Python only.
+    """
+
+    data: list[str] = field(
+        metadata=_flag(
+            "training sequences, e.g. project:data/train or lasot:/datasets/LaSOT (repeatable)",
+            action="append",
+            required=True,
+            metavar="FORMAT:ROOT[:SPLIT]",
+        )
+    )
+    out: str = field(metadata=_flag("output folder (checkpoints, logs, provenance)", required=True))
+    config: str = field(default="small", metadata=_flag("model config name or YAML path"))
+    steps: int = field(default=2000, metadata=_flag("optimizer steps"))
+    batch_size: int = field(default=8, metadata=_flag("clips per step and process"))
+    clip_len: int = field(default=3, metadata=_flag("search frames per clip, BPTT length"))
+    lr: float = field(default=3e-4, metadata=_flag("peak AdamW learning rate"))
     min_lr_ratio: float = 0.05  # cosine decays to lr * min_lr_ratio
-    weight_decay: float = 0.05
-    warmup: float = 0.05  # fraction of the run spent in linear warm-up
-    grad_clip: float = 1.0
-    seed: int = 0
-    device: str = "auto"
-    resume: bool = False
-    init_checkpoint: str | None = None  # start from these weights (fine-tuning)
-    freeze_stem: bool = False  # freeze the pretrained EfficientNet trunk (its 1x1 projection still trains)
-    time_limit_min: float | None = None  # stop (and export) after this many minutes of training
-    steps_per_run: int = 0  # stop this invocation after N steps (resume later); 0: run to --steps
-    save_every: int = 200
-    snapshot_every: int = 0  # keep snapshots/step_NNNNNNN.pt every N steps, to select by validation (0: off)
-    log_every: int = 10
-    workers: int = 0
-    threads: int = 0
-    amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | off
-    half: bool = False  # export model.pt in float16
-    max_sequences: int = 0  # use at most this many sequences per --data source (0: all)
-    init_modes: tuple[str, ...] = INIT_MODES
-    p_global: float = 0.15
-    max_frame_step: int = 2
-    modality_dropout: bool = True
-    progress: bool = True
+    weight_decay: float = field(default=0.05, metadata=_flag("AdamW weight decay"))
+    warmup: float = field(default=0.05, metadata=_flag("warm-up fraction of the run", type=_fraction))
+    grad_clip: float = field(default=1.0, metadata=_flag("gradient norm clip, 0: off"))
+    seed: int = field(default=0, metadata=_flag("random seed"))
+    device: str = field(default="auto", metadata=_flag("auto, cpu, cuda or cuda:N"))
+    resume: bool = field(
+        default=False, metadata=_flag("continue the run saved in --out", action="store_true")
+    )
+    init_checkpoint: str | None = field(
+        default=None, metadata=_flag("start from these weights (fine-tuning)")
+    )
+    freeze_stem: bool = field(
+        default=False,
+        metadata=_flag(
+            "freeze the pretrained EfficientNet trunk (its projection still trains); ~10x faster on CPU",
+            action="store_true",
+        ),
+    )
+    time_limit_min: float | None = field(
+        default=None,
+        metadata=_flag("stop after this many minutes (the cosine schedule then anneals by time) and export"),
+    )
+    steps_per_run: int = field(
+        default=0,
+        metadata=_flag(
+            "stop this invocation after N steps with a resumable state (continue with --resume); 0: off"
+        ),
+    )
+    save_every: int = field(default=200, metadata=_flag("save a resumable checkpoint every N steps"))
+    snapshot_every: int = field(
+        default=0,
+        metadata=_flag(
+            "also keep snapshots/step_NNNNNNN.pt every N steps, to pick one by validation AUC "
+            "(scripts/select_checkpoint.py); 0: off"
+        ),
+    )
+    log_every: int = field(default=10, metadata=_flag("CSV / TensorBoard row every N steps"))
+    workers: int = field(default=0, metadata=_flag("DataLoader worker processes"))
+    threads: int = field(default=0, metadata=_flag("torch threads (0: torch's default)"))
+    amp: str = field(default="auto", metadata=_flag("auto: bf16 on CUDA", choices=("auto", "bf16", "off")))
+    half: bool = field(default=False, metadata=_flag("export model.pt in float16", action="store_true"))
+    max_sequences: int = field(default=0, metadata=_flag("at most N sequences per --data (0: all)"))
+    init_modes: tuple[str, ...] = field(
+        default=INIT_MODES,
+        metadata=_flag("comma list of box, text, both: how clips initialise the track", type=_modes),
+    )
+    p_global: float = field(default=0.15, metadata=_flag("share of full-frame search views", type=_fraction))
+    max_frame_step: int = field(default=2, metadata=_flag("search frames 1..N frames apart"))
+    modality_dropout: bool = field(
+        default=True,
+        metadata=_flag(
+            "always train with all of a sequence's modalities",
+            action="store_false",
+            flag="--no-modality-dropout",
+        ),
+    )
+    progress: bool = field(
+        default=True, metadata=_flag("no tqdm progress bar", action="store_false", flag="--no-progress")
+    )
     command: str = ""  # recorded in provenance.json
     loss_weights: dict[str, float] = field(default_factory=dict)
 
