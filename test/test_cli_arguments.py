@@ -92,7 +92,7 @@ def test_every_train_flag_is_documented() -> None:
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
-    table = doc[doc.index("## Flags") :].split("\n\n")[1]
+    table = doc[doc.index("| flag |", doc.index("## Flags")) :].split("\n\n")[0]
     documented = set(re.findall(r"`(--[a-z-]+)", table))
     flags = {
         f.metadata["cli"].get("flag", "--" + f.name.replace("_", "-"))

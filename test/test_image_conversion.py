@@ -324,3 +324,25 @@ def test_conversion_errors_name_the_field():
         numpy_to_image_fields(np.zeros((2, 2), np.uint8), "bayer_rggb8")
     with pytest.raises(ValueError, match=r"^array"):
         numpy_to_image_fields(np.zeros((2, 2), np.int32), "16SC1")
+
+
+def test_encoding_lists_are_what_the_converters_accept():
+    """RGB_ENCODINGS / THERMAL_ENCODINGS (the ingest node's accept lists) are exactly what converts."""
+    from mamba_tracking_ros.codecs.image_conversion import (
+        COLOUR_ENCODINGS,
+        RGB_ENCODINGS,
+        THERMAL_ENCODINGS,
+        THERMAL_ONLY_ENCODINGS,
+    )
+
+    for encoding in SUPPORTED_ENCODINGS:
+        dtype, channels = SPEC[encoding]
+        arr = np.zeros((2, 3, channels) if channels > 1 else (2, 3), np.dtype(dtype))
+        for accepted, convert in ((RGB_ENCODINGS, to_rgb8), (THERMAL_ENCODINGS, to_thermal)):
+            if encoding in accepted:
+                convert(arr, encoding)
+            else:
+                with pytest.raises(ImageConversionError):
+                    convert(arr, encoding)
+    assert set(COLOUR_ENCODINGS) == {e for e in RGB_ENCODINGS if SPEC[e][1] >= 3}
+    assert THERMAL_ONLY_ENCODINGS == ("mono16", "16UC1", "16SC1", "32FC1", "64FC1")

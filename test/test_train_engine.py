@@ -25,7 +25,19 @@ from mamba_tracking_ros.train.clips import (
     modality_subsets,
     step_rng,
 )
-from mamba_tracking_ros.train.engine import TrainOptions, data_hash, train, weights_digest
+from mamba_tracking_ros.train.engine import (
+    TextCache,
+    TrainOptions,
+    data_hash,
+    export_model,
+    make_loader,
+    optimisation_step,
+    resume_or_seed,
+    save_state,
+    set_up_run,
+    train,
+    weights_digest,
+)
 
 
 @pytest.fixture(scope="module")
@@ -307,3 +319,26 @@ def test_snapshots_are_kept_and_ranked_by_validation_auc(data_root, tiny_yaml, t
         find_snapshots(tmp_path / "empty")
     with pytest.raises(ValueError, match="snapshot_every"):
         _run_opts(data_root, tiny_yaml, run, snapshot_every=-1)
+
+
+def test_training_steps_work_alone(data_root, tiny_yaml, tmp_path, single_thread) -> None:
+    """train()'s named steps, called one by one: a step, a resumable save, a resume, an export."""
+    import dataclasses
+
+    opts = _run_opts(data_root, tiny_yaml, tmp_path / "run", steps=4)
+    run = set_up_run(opts)
+    resume_or_seed(run)
+    assert run.start_step == 0 and not run.out.exists()  # set-up writes nothing
+    batch = next(iter(make_loader(run)))
+    before = weights_digest(run.model)
+    parts = optimisation_step(run, batch, TextCache(run.model_cfg.text_max_tokens), step=0, elapsed=0.0)
+    assert math.isfinite(parts["total"]) and weights_digest(run.model) != before
+    run.out.mkdir()
+    save_state(run, 1, 2.5)
+    again = set_up_run(dataclasses.replace(opts, resume=True))
+    resume_or_seed(again)
+    assert (again.start_step, again.elapsed_before) == (1, 2.5)
+    assert weights_digest(again.model) == weights_digest(run.model)
+    assert again.optimizer.state_dict()["state"].keys() == run.optimizer.state_dict()["state"].keys()
+    final = export_model(run, 1, [parts["total"]], weights_digest(run.model), stopped_by_time=False)
+    assert read_checkpoint(final)["meta"]["step"] == 1

@@ -33,13 +33,14 @@ import math
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mamba_tracking_ros.codecs.image_conversion import THERMAL_ONLY_ENCODINGS
 from mamba_tracking_ros.codecs.stamps import stamp_to_ns
 from mamba_tracking_ros.ros_adapters.bags import BagError, BagWriter, message_class
 
@@ -59,7 +60,6 @@ _EVENTS = "event_camera_msgs/msg/EventPacket"
 _STRING = "std_msgs/msg/String"
 _BOX = "vision_msgs/msg/BoundingBox2D"
 _DET = "vision_msgs/msg/Detection2D"
-_THERMAL_ENCODINGS = ("mono16", "16UC1", "16SC1", "32FC1", "64FC1")
 
 
 @dataclass
@@ -208,7 +208,7 @@ def bag_layout(path: str | Path, options: ReplayOptions | None = None) -> dict[s
         reader.close()
     roles: dict[str, str] = {}
     for topic, enc in encodings.items():
-        thermal = enc in _THERMAL_ENCODINGS or (enc in ("mono8", "8UC1") and "thermal" in topic.lower())
+        thermal = enc in THERMAL_ONLY_ENCODINGS or (enc in ("mono8", "8UC1") and "thermal" in topic.lower())
         roles.setdefault("thermal" if thermal else "rgb", topic)
     for topic, msgtype in types.items():
         if msgtype == _EVENTS:
@@ -369,14 +369,150 @@ def checkpoint_note(config: str, checkpoint: str | None) -> tuple[str | None, st
     return checkpoint, f"checkpoint {checkpoint}"
 
 
-def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayResult:
-    """Play ``bag`` through IngestNode + TrackerNode, record their outputs, score against ground truth."""
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+def _start_nodes(
+    context: Any, layout: dict[str, Any], options: ReplayOptions, checkpoint: str | None, nodes: list[Any]
+) -> Any:
+    """Step 1: the ingest node for the bag's inputs and the tracker node (returned), configured and active.
+
+    Each node is appended to ``nodes`` as soon as it exists: the caller destroys it whatever fails later."""
     from rclpy.parameter import Parameter
 
     from mamba_tracking_ros.nodes.ingest_node import IngestNode
     from mamba_tracking_ros.nodes.tracker_node import TrackerNode
+
+    lockstep = options.rate == 0
+    nodes.append(IngestNode(context=context, parameter_overrides=_ingest_parameters(layout, lockstep)))
+    tracker_params = [
+        Parameter("config", Parameter.Type.STRING, options.config),
+        Parameter("checkpoint", Parameter.Type.STRING, checkpoint or ""),
+        Parameter("device", Parameter.Type.STRING, options.device),
+        Parameter("threads", Parameter.Type.INTEGER, int(options.threads)),
+        Parameter("seed", Parameter.Type.INTEGER, int(options.seed)),
+    ]
+    if lockstep:
+        tracker_params += [
+            Parameter("input_qos.reliability", Parameter.Type.STRING, "reliable"),
+            Parameter("input_qos.depth", Parameter.Type.INTEGER, 10),
+        ]
+    tracker = TrackerNode(options.tracker_name, context=context, parameter_overrides=tracker_params)
+    nodes.append(tracker)
+    reason = tracker.configure_and_activate()
+    if reason:
+        raise RuntimeError(f"tracker node did not start: {reason}")
+    return tracker
+
+
+def _output_topics(tracker: Any) -> dict[str, str]:
+    """The tracker outputs the replay records: resolved topic -> message type."""
+    return {
+        tracker.resolve_topic_name("~/detection"): _DET,
+        tracker.resolve_topic_name("~/detections"): "vision_msgs/msg/Detection2DArray",
+        tracker.resolve_topic_name("~/status"): "mamba_tracking_msgs/msg/TrackStatus",
+        "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
+    }
+
+
+def _make_publishers(
+    player: Any, tracker: Any, messages: Sequence[_Msg], layout: dict[str, Any], lockstep: bool
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Step 2: one publisher per played topic (commands and boxes go to the tracker's own topics).
+
+    Returns (publishers by topic, bag topic -> played topic)."""
+    command_topic = tracker.resolve_topic_name("~/command")
+    box_topic = tracker.resolve_topic_name("~/box")
+    publishers: dict[str, Any] = {}
+    targets: dict[str, str] = {}
+    for msg in messages:
+        if msg.topic in targets:
+            continue
+        topic = {"command": command_topic, "box": box_topic}.get(msg.role, msg.topic)
+        targets[msg.topic] = topic
+        if topic not in publishers:
+            qos = _rclpy_qos(layout["qos"].get(msg.topic, []), reliable=lockstep)
+            publishers[topic] = player.create_publisher(message_class(msg.msgtype), topic, qos)
+    return publishers, targets
+
+
+def _play(
+    messages: Sequence[_Msg],
+    publishers: dict[str, Any],
+    targets: dict[str, str],
+    recorder: _Recorder,
+    options: ReplayOptions,
+    ref_role: str | None,
+    spin_error: list[BaseException],
+    say: Callable[[str], None],
+) -> tuple[Counter[str], list[tuple[float, str]]]:
+    """Step 3: publish the bag ``loops`` times, at ``rate`` or lock-step (each frame waits for its detection).
+
+    Returns the messages published per topic and the sentences sent (seconds from the start, text)."""
+    from rclpy.serialization import deserialize_message
+
+    lockstep = options.rate == 0
+    published: Counter[str] = Counter()
+    sent: list[tuple[float, str]] = []
+    t0 = messages[0].log_ns
+    string_cls = message_class(_STRING)
+    for loop in range(options.loops):
+        wall0 = time.monotonic()
+        for i, msg in enumerate(messages):
+            topic = targets[msg.topic]
+            if not lockstep:
+                delay = wall0 + (msg.log_ns - t0) / 1e9 / options.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            if spin_error:
+                raise RuntimeError(f"replay: the ROS executor stopped: {spin_error[0]!r}") from spin_error[0]
+            before = recorder.status_count
+            publishers[topic].publish(msg.data)
+            published[topic] += 1
+            if msg.role == "command" and loop == 0:
+                sent.append(
+                    (round((msg.log_ns - t0) / 1e9, 6), deserialize_message(msg.data, string_cls).data)
+                )
+            if not lockstep:
+                continue
+            if msg.role in ("command", "box"):  # each command is acknowledged by a status message
+                recorder.wait(lambda b=before: recorder.status_count > b, 5.0)
+                continue
+            nxt = messages[i + 1] if i + 1 < len(messages) else None
+            pending = _last_reference(messages, i, ref_role)
+            if pending is not None and (nxt is None or nxt.role in (ref_role, "command", "box")):
+                stamp = messages[pending].stamp_ns
+                ok = recorder.wait(
+                    lambda s=stamp, n=loop + 1: len(recorder.detections.get(s, ())) >= n,
+                    options.frame_timeout_s,
+                )
+                if not ok:
+                    say(
+                        f"replay: no detections for the frame stamped {stamp / 1e9:.3f} s within "
+                        f"{options.frame_timeout_s:.0f} s; going on"
+                    )
+        # let the last frame sets through before the next pass or the end
+        if ref_role is not None:
+            last = max(m.stamp_ns for m in messages if m.role == ref_role)
+            recorder.wait(lambda s=last, n=loop + 1: len(recorder.detections.get(s, ())) >= n, 5.0)
+        if not lockstep:
+            time.sleep(0.3)
+    return published, sent
+
+
+def _write_out_bag(options: ReplayOptions, out_topics: dict[str, str], recorder: _Recorder) -> None:
+    """Step 4: the recorded tracker outputs as a rosbag2 (``out_bag``)."""
+    with BagWriter(options.out_bag, storage=options.storage) as writer:
+        for topic, msgtype in out_topics.items():
+            writer.add_topic(topic, msgtype)
+        for topic, data, stamp in recorder.raw:
+            writer.write(topic, data, stamp)
+
+
+def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayResult:
+    """Play ``bag`` through IngestNode + TrackerNode, record their outputs, score against ground truth.
+
+    The steps: load the bag, start the nodes, make the publishers, spin, play, write the output bag, score.
+    """
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
 
     options = options or ReplayOptions()
     bag = Path(bag)
@@ -397,46 +533,12 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
     spin_thread = None
     started = time.monotonic()
     try:
-        ingest = IngestNode(context=context, parameter_overrides=_ingest_parameters(layout, lockstep))
-        nodes.append(ingest)
-        tracker_params = [
-            Parameter("config", Parameter.Type.STRING, options.config),
-            Parameter("checkpoint", Parameter.Type.STRING, resolved or ""),
-            Parameter("device", Parameter.Type.STRING, options.device),
-            Parameter("threads", Parameter.Type.INTEGER, int(options.threads)),
-            Parameter("seed", Parameter.Type.INTEGER, int(options.seed)),
-        ]
-        if lockstep:
-            tracker_params += [
-                Parameter("input_qos.reliability", Parameter.Type.STRING, "reliable"),
-                Parameter("input_qos.depth", Parameter.Type.INTEGER, 10),
-            ]
-        tracker = TrackerNode(options.tracker_name, context=context, parameter_overrides=tracker_params)
-        nodes.append(tracker)
-        reason = tracker.configure_and_activate()
-        if reason:
-            raise RuntimeError(f"tracker node did not start: {reason}")
+        tracker = _start_nodes(context, layout, options, resolved, nodes)
         player = rclpy.create_node("mamba_replay", context=context)
         nodes.append(player)
-        out_topics = {
-            tracker.resolve_topic_name("~/detection"): _DET,
-            tracker.resolve_topic_name("~/detections"): "vision_msgs/msg/Detection2DArray",
-            tracker.resolve_topic_name("~/status"): "mamba_tracking_msgs/msg/TrackStatus",
-            "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
-        }
+        out_topics = _output_topics(tracker)
         recorder = _Recorder(player, out_topics)
-        command_topic = tracker.resolve_topic_name("~/command")
-        box_topic = tracker.resolve_topic_name("~/box")
-        publishers: dict[str, Any] = {}
-        targets: dict[str, str] = {}
-        for msg in messages:
-            if msg.topic in targets:
-                continue
-            topic = {"command": command_topic, "box": box_topic}.get(msg.role, msg.topic)
-            targets[msg.topic] = topic
-            if topic not in publishers:
-                qos = _rclpy_qos(layout["qos"].get(msg.topic, []), reliable=lockstep)
-                publishers[topic] = player.create_publisher(message_class(msg.msgtype), topic, qos)
+        publishers, targets = _make_publishers(player, tracker, messages, layout, lockstep)
         for node in nodes:
             executor.add_node(node)
         spin_error: list[BaseException] = []
@@ -457,55 +559,7 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
             f"replay: {bag} ({len(messages)} messages), "
             f"{'lock-step' if lockstep else f'rate {options.rate}'}; {note}"
         )
-        published: Counter[str] = Counter()
-        sent: list[tuple[float, str]] = []
-        t0 = messages[0].log_ns
-        string_cls = message_class(_STRING)
-        from rclpy.serialization import deserialize_message
-
-        for loop in range(options.loops):
-            wall0 = time.monotonic()
-            for i, msg in enumerate(messages):
-                topic = targets[msg.topic]
-                if not lockstep:
-                    delay = wall0 + (msg.log_ns - t0) / 1e9 / options.rate - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                if spin_error:
-                    raise RuntimeError(
-                        f"replay: the ROS executor stopped: {spin_error[0]!r}"
-                    ) from spin_error[0]
-                before = recorder.status_count
-                publishers[topic].publish(msg.data)
-                published[topic] += 1
-                if msg.role == "command" and loop == 0:
-                    sent.append(
-                        (round((msg.log_ns - t0) / 1e9, 6), deserialize_message(msg.data, string_cls).data)
-                    )
-                if not lockstep:
-                    continue
-                if msg.role in ("command", "box"):  # each command is acknowledged by a status message
-                    recorder.wait(lambda b=before: recorder.status_count > b, 5.0)
-                    continue
-                nxt = messages[i + 1] if i + 1 < len(messages) else None
-                pending = _last_reference(messages, i, ref_role)
-                if pending is not None and (nxt is None or nxt.role in (ref_role, "command", "box")):
-                    stamp = messages[pending].stamp_ns
-                    ok = recorder.wait(
-                        lambda s=stamp, n=loop + 1: len(recorder.detections.get(s, ())) >= n,
-                        options.frame_timeout_s,
-                    )
-                    if not ok:
-                        say(
-                            f"replay: no detections for the frame stamped {stamp / 1e9:.3f} s within "
-                            f"{options.frame_timeout_s:.0f} s; going on"
-                        )
-            # let the last frame sets through before the next pass or the end
-            if ref_role is not None:
-                last = max(m.stamp_ns for m in messages if m.role == ref_role)
-                recorder.wait(lambda s=last, n=loop + 1: len(recorder.detections.get(s, ())) >= n, 5.0)
-            if not lockstep:
-                time.sleep(0.3)
+        published, sent = _play(messages, publishers, targets, recorder, options, ref_role, spin_error, say)
         time.sleep(0.2)
         wall = time.monotonic() - started
         with recorder.cv:
@@ -524,11 +578,7 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
         if spin_thread is not None:
             spin_thread.join(timeout=5.0)
     if options.out_bag is not None:
-        with BagWriter(options.out_bag, storage=options.storage) as writer:
-            for topic, msgtype in out_topics.items():
-                writer.add_topic(topic, msgtype)
-            for topic, data, stamp in recorder.raw:
-                writer.write(topic, data, stamp)
+        _write_out_bag(options, out_topics, recorder)
     ref_stamps = [m.stamp_ns for m in messages if m.role == ref_role] if ref_role else []
     per_pass = [sum(1 for s in ref_stamps if len(detections.get(s, ())) > p) for p in range(options.loops)]
     frames = _frame_outcomes(bag, layout, ref_stamps, detections, statuses)
@@ -709,7 +759,7 @@ def write_gif(result: ReplayResult, path: str | Path, scale: float = 0.5, fps: f
     from PIL import Image as PILImage
     from PIL import ImageDraw
 
-    from mamba_tracking_ros.codecs.image_conversion import image_to_numpy, to_rgb8
+    from mamba_tracking_ros.codecs.image_conversion import COLOUR_ENCODINGS, image_to_numpy, to_rgb8
     from mamba_tracking_ros.ros_adapters.bags import read_messages
 
     layout = bag_layout(result.bag)
@@ -725,7 +775,7 @@ def write_gif(result: ReplayResult, path: str | Path, scale: float = 0.5, fps: f
         if f is None:
             continue
         arr = image_to_numpy(msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step, msg.data)
-        if msg.encoding in ("rgb8", "bgr8", "rgba8", "bgra8", "8UC3"):
+        if msg.encoding in COLOUR_ENCODINGS:
             rgb = to_rgb8(arr, msg.encoding)
         else:
             a = arr.astype(np.float64)

@@ -30,7 +30,11 @@ from typing import Any, Literal
 import numpy as np
 
 __all__ = [
+    "COLOUR_ENCODINGS",
+    "RGB_ENCODINGS",
     "SUPPORTED_ENCODINGS",
+    "THERMAL_ENCODINGS",
+    "THERMAL_ONLY_ENCODINGS",
     "ImageConversionError",
     "bytes_per_pixel",
     "encoding_channels",
@@ -60,8 +64,13 @@ _ENCODINGS: dict[str, tuple[np.dtype, int]] = {
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_ENCODINGS)
 
-_RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "8UC3")
-_THERMAL_ENCODINGS = ("mono8", "8UC1", "mono16", "16UC1", "16SC1", "32FC1", "64FC1")
+#: Encodings ``to_rgb8`` converts (what an RGB input accepts); the first five carry colour.
+COLOUR_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "8UC3")
+RGB_ENCODINGS: tuple[str, ...] = (*COLOUR_ENCODINGS, "mono8", "8UC1")
+#: Encodings ``to_thermal`` converts (what a thermal input may be configured to accept).
+THERMAL_ENCODINGS: tuple[str, ...] = ("mono8", "8UC1", "mono16", "16UC1", "16SC1", "32FC1", "64FC1")
+#: Thermal encodings no colour or 8-bit grey camera uses (a bag topic in one of them is a thermal camera).
+THERMAL_ONLY_ENCODINGS: tuple[str, ...] = tuple(e for e in THERMAL_ENCODINGS if e not in RGB_ENCODINGS)
 
 # Offset that maps int16 onto uint16 preserving order: -32768 -> 0, 0 -> 32768, 32767 -> 65535.
 _INT16_OFFSET = 32768
@@ -185,9 +194,9 @@ def to_rgb8(array: np.ndarray, encoding: str, uc3_order: Literal["bgr", "rgb"] =
     ``uc3_order='rgb'``.
     rgb8 input that is already C-contiguous is returned as-is (no copy).
     """
-    if encoding not in _RGB_ENCODINGS:
+    if encoding not in RGB_ENCODINGS:
         raise ImageConversionError(
-            f"encoding: {encoding!r} cannot be converted to rgb8; expected one of {', '.join(_RGB_ENCODINGS)}"
+            f"encoding: {encoding!r} cannot be converted to rgb8; expected one of {', '.join(RGB_ENCODINGS)}"
         )
     if uc3_order not in ("bgr", "rgb"):
         raise ImageConversionError(f"uc3_order: must be 'bgr' or 'rgb', got {uc3_order!r}")
@@ -227,10 +236,10 @@ def to_thermal(
     ``'raise'`` (ImageConversionError on any NaN/inf) or ``'fill'`` (NaN/inf replaced by the finite minimum;
     raises if no pixel is finite).
     """
-    if encoding not in _THERMAL_ENCODINGS:
+    if encoding not in THERMAL_ENCODINGS:
         raise ImageConversionError(
             f"encoding: {encoding!r} is not a thermal encoding; "
-            f"expected one of {', '.join(_THERMAL_ENCODINGS)}"
+            f"expected one of {', '.join(THERMAL_ENCODINGS)}"
         )
     if nan_policy not in ("keep", "raise", "fill"):
         raise ImageConversionError(f"nan_policy: must be 'keep', 'raise' or 'fill', got {nan_policy!r}")

@@ -40,6 +40,8 @@ from mamba_tracking_ros.codecs.event_decoding import (
 )
 from mamba_tracking_ros.codecs.frame_sync import FrameSynchronizer, SyncConfig, SyncedFrameSet
 from mamba_tracking_ros.codecs.image_conversion import (
+    RGB_ENCODINGS,
+    THERMAL_ENCODINGS,
     ImageConversionError,
     bytes_per_pixel,
     image_to_numpy,
@@ -52,10 +54,6 @@ from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_un
 
 __all__ = ["PARAMETERS", "RGB_ENCODINGS", "THERMAL_ENCODINGS", "IngestNode", "main"]
 
-#: Encodings accepted on the RGB input (those ``to_rgb8`` converts).
-RGB_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "8UC3")
-#: Encodings the thermal input may be configured to accept (``thermal_encodings``).
-THERMAL_ENCODINGS: tuple[str, ...] = ("mono8", "8UC1", "mono16", "16UC1", "16SC1", "32FC1", "64FC1")
 EVENT_ENCODINGS: tuple[str, ...] = SUPPORTED_ENCODINGS  # what codecs.event_decoding.decode_packet decodes
 
 _MS = 1_000_000

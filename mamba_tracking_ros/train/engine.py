@@ -545,10 +545,84 @@ class TrainResult:
     stopped_by_time: bool
 
 
-def train(opts: TrainOptions) -> TrainResult:
-    """Train the tracker network (see the module docstring); returns the run's summary on every rank."""
-    out = Path(opts.out)
-    t_setup = time.perf_counter()
+@dataclass
+class TrainRun:
+    """What one training invocation works with: options, device, data, model, optimiser, resume point."""
+
+    opts: TrainOptions
+    out: Path
+    dist_info: _Dist
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    config_path: Path
+    model_cfg: Any
+    tracker_cfg: Any
+    clip_cfg: ClipConfig
+    sampler: ClipSampler
+    data_hash: str
+    model: MultimodalMambaTracker
+    optimizer: torch.optim.Optimizer
+    schedule: WarmupCosine
+    criterion: TrackingLoss
+    start_step: int = 0
+    elapsed_before: float = 0.0
+
+    @property
+    def params(self) -> list[torch.nn.Parameter]:
+        """The parameters being trained (a frozen stem's are not)."""
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    @property
+    def ckpt_path(self) -> Path:
+        """The resumable model checkpoint."""
+        return self.out / "checkpoint_last.pt"
+
+    @property
+    def state_path(self) -> Path:
+        """The resumable optimiser / schedule / RNG state."""
+        return self.out / "train_state.pt"
+
+    @property
+    def limit_s(self) -> float | None:
+        """The time limit in seconds (None: run to ``steps``)."""
+        return None if self.opts.time_limit_min is None else 60.0 * self.opts.time_limit_min
+
+    def progress(self, step_done: int, elapsed: float) -> float:
+        """Schedule progress: the larger of the step and the time fractions."""
+        p = step_done / self.opts.steps
+        if self.limit_s:
+            p = max(p, elapsed / self.limit_s)
+        return p
+
+
+def build_train_model(
+    opts: TrainOptions, model_cfg: Any, device: torch.device, main: bool
+) -> MultimodalMambaTracker:
+    """Step 1: the network, from ``init_checkpoint`` when given, stem frozen on request (caller seeds)."""
+    payload = None
+    if opts.init_checkpoint:
+        payload = read_checkpoint(opts.init_checkpoint)
+        model_cfg = dataclasses.replace(model_cfg, stem_pretrained=False)
+    model = MultimodalMambaTracker(model_cfg)
+    if payload is not None:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+        model.load_state_dict(state, strict=True)
+    if opts.freeze_stem:
+        if model.image_stem.trunk is None:
+            raise ValueError(
+                "freeze_stem: the config's image stem is 'patch' (no pretrained trunk to freeze)"
+            )
+        model.image_stem.trunk.requires_grad_(False)
+    elif device.type == "cpu" and model.image_stem.trunk is not None and main:
+        LOG.warning(
+            "training the EfficientNet trunk on CPU is ~10x slower per step than with --freeze-stem "
+            "(its depthwise-convolution backward dominates)"
+        )
+    return model.to(device).train()
+
+
+def set_up_run(opts: TrainOptions) -> TrainRun:
+    """Step 1: device, configs, data, model, optimiser, loss (nothing is read from or written to ``out``)."""
     dist_info = init_distributed(
         "cuda"
         if opts.device.startswith("cuda") or (opts.device == "auto" and torch.cuda.is_available())
@@ -560,12 +634,9 @@ def train(opts: TrainOptions) -> TrainResult:
     amp_dtype = (
         torch.bfloat16 if (opts.amp == "bf16" or (opts.amp == "auto" and device.type == "cuda")) else None
     )
-
-    config_path = resolve_config_path(opts.config)
     model_cfg = load_model_config(opts.config)
     tracker_cfg = load_tracker_config(opts.config)
     sequences = load_sequences(opts.data, opts.max_sequences)
-    d_hash = data_hash(sequences)
     clip_cfg = ClipConfig(
         clip_len=opts.clip_len,
         p_global=opts.p_global,
@@ -576,36 +647,34 @@ def train(opts: TrainOptions) -> TrainResult:
     sampler = ClipSampler(sequences, model_cfg, tracker_cfg, clip_cfg)
     if sampler.skipped and dist_info.main:
         LOG.warning("skipping %d unusable sequence(s): %s", len(sampler.skipped), sampler.skipped[:10])
-
     torch.manual_seed(opts.seed)  # identical initial weights on every rank
-    if opts.init_checkpoint:
-        payload = read_checkpoint(opts.init_checkpoint)
-        model_cfg = dataclasses.replace(model_cfg, stem_pretrained=False)
-    model = MultimodalMambaTracker(model_cfg)
-    if opts.init_checkpoint:
-        state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
-        model.load_state_dict(state, strict=True)
-    if opts.freeze_stem:
-        if model.image_stem.trunk is None:
-            raise ValueError(
-                "freeze_stem: the config's image stem is 'patch' (no pretrained trunk to freeze)"
-            )
-        model.image_stem.trunk.requires_grad_(False)
-    elif device.type == "cpu" and model.image_stem.trunk is not None and dist_info.main:
-        LOG.warning(
-            "training the EfficientNet trunk on CPU is ~10x slower per step than with --freeze-stem "
-            "(its depthwise-convolution backward dominates)"
-        )
-    model.to(device).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(_param_groups(model, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.999))
-    schedule = WarmupCosine(opts.warmup, opts.min_lr_ratio)
+    model = build_train_model(opts, model_cfg, device, dist_info.main)
     weights = LossWeights(**opts.loss_weights) if opts.loss_weights else LossWeights()
-    criterion = TrackingLoss(weights)
+    return TrainRun(
+        opts=opts,
+        out=Path(opts.out),
+        dist_info=dist_info,
+        device=device,
+        amp_dtype=amp_dtype,
+        config_path=resolve_config_path(opts.config),
+        model_cfg=model_cfg,
+        tracker_cfg=tracker_cfg,
+        clip_cfg=clip_cfg,
+        sampler=sampler,
+        data_hash=data_hash(sequences),
+        model=model,
+        optimizer=torch.optim.AdamW(_param_groups(model, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.999)),
+        schedule=WarmupCosine(opts.warmup, opts.min_lr_ratio),
+        criterion=TrackingLoss(weights),
+    )
 
-    start_step, elapsed_before = 0, 0.0
-    ckpt_path, state_path = out / "checkpoint_last.pt", out / "train_state.pt"
+
+def resume_or_seed(run: TrainRun) -> None:
+    """Step 2: with ``resume``, restore weights, optimiser, step, clock and RNG from ``out``; else seed the
+    per-rank noise. Then give every rank rank 0's weights."""
+    opts, dist_info = run.opts, run.dist_info
     if opts.resume:
+        ckpt_path, state_path = run.ckpt_path, run.state_path
         if not (ckpt_path.is_file() and state_path.is_file()):
             raise FileNotFoundError(f"resume: {ckpt_path} and {state_path} are required to resume")
         payload = read_checkpoint(ckpt_path)
@@ -614,18 +683,20 @@ def train(opts: TrainOptions) -> TrainResult:
             for k, v in {"mixer": "mamba", **payload["model_config"]}.items()
             if k not in ("stem_pretrained", "backend")
         }
-        now_cfg = {k: v for k, v in model_cfg.to_dict().items() if k not in ("stem_pretrained", "backend")}
+        now_cfg = {
+            k: v for k, v in run.model_cfg.to_dict().items() if k not in ("stem_pretrained", "backend")
+        }
         if saved_cfg != now_cfg:
             raise ValueError(f"resume: {ckpt_path} was trained with another model config")
-        model.load_state_dict(payload["state_dict"], strict=True)
+        run.model.load_state_dict(payload["state_dict"], strict=True)
         tstate = torch.load(state_path, map_location="cpu", weights_only=False)
         if tstate.get("format") != TRAIN_STATE_FORMAT:
             raise ValueError(f"resume: {state_path} is not a {TRAIN_STATE_FORMAT} file")
         if tstate.get("freeze_stem") != opts.freeze_stem:
             raise ValueError("resume: --freeze-stem must match the interrupted run")
-        optimizer.load_state_dict(tstate["optimizer"])
-        start_step = int(tstate["step"])
-        elapsed_before = float(tstate.get("elapsed_s", 0.0))
+        run.optimizer.load_state_dict(tstate["optimizer"])
+        run.start_step = int(tstate["step"])
+        run.elapsed_before = float(tstate.get("elapsed_s", 0.0))
         rng = tstate["rng"][dist_info.rank] if dist_info.rank < len(tstate["rng"]) else None
         if rng is not None:
             _set_rng_state(rng)
@@ -636,41 +707,46 @@ def train(opts: TrainOptions) -> TrainResult:
     if dist_info.active:
         import torch.distributed as dist
 
-        for tensor in model.state_dict().values():
+        for tensor in run.model.state_dict().values():
             dist.broadcast(tensor, 0)
 
-    if dist_info.main:
-        out.mkdir(parents=True, exist_ok=True)
-        provenance = {
-            "command": opts.command or " ".join(shlex.quote(a) for a in sys.argv),
-            "seed": opts.seed,
-            "config": opts.config,
-            "config_file": str(config_path),
-            "config_yaml": load_config_file(opts.config),
-            "model_config": model_cfg.to_dict(),
-            "tracker_config": tracker_cfg.to_dict(),
-            "clip_config": dataclasses.asdict(clip_cfg),
-            "options": {k: v for k, v in dataclasses.asdict(opts).items() if k != "command"},
-            "git": git_hash(),
-            "data": list(opts.data),
-            "data_hash": d_hash,
-            "sequences": [f"{s.dataset}/{s.name}" for s in sampler.sequences],
-            "world_size": dist_info.world,
-            "device": str(device),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "started": datetime.now(timezone.utc).isoformat(),
-            "resumed_from_step": start_step if opts.resume else None,
-        }
-        name = "provenance.json" if not opts.resume else f"provenance_resume_{start_step}.json"
-        (out / name).write_text(json.dumps(provenance, indent=2, default=str), encoding="utf-8")
-    logger = _Logger(out, opts.resume) if dist_info.main else None
 
-    dataset = StepBatches(sampler, opts.batch_size, opts.seed, dist_info.rank)
-    loader = torch.utils.data.DataLoader(
-        dataset,
+def write_provenance(run: TrainRun) -> None:
+    """Step 3 (rank 0): provenance.json (provenance_resume_<step>.json): command, configs, data, git."""
+    opts = run.opts
+    run.out.mkdir(parents=True, exist_ok=True)
+    provenance = {
+        "command": opts.command or " ".join(shlex.quote(a) for a in sys.argv),
+        "seed": opts.seed,
+        "config": opts.config,
+        "config_file": str(run.config_path),
+        "config_yaml": load_config_file(opts.config),
+        "model_config": run.model_cfg.to_dict(),
+        "tracker_config": run.tracker_cfg.to_dict(),
+        "clip_config": dataclasses.asdict(run.clip_cfg),
+        "options": {k: v for k, v in dataclasses.asdict(opts).items() if k != "command"},
+        "git": git_hash(),
+        "data": list(opts.data),
+        "data_hash": run.data_hash,
+        "sequences": [f"{s.dataset}/{s.name}" for s in run.sampler.sequences],
+        "world_size": run.dist_info.world,
+        "device": str(run.device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "started": datetime.now(timezone.utc).isoformat(),
+        "resumed_from_step": run.start_step if opts.resume else None,
+    }
+    name = "provenance.json" if not opts.resume else f"provenance_resume_{run.start_step}.json"
+    (run.out / name).write_text(json.dumps(provenance, indent=2, default=str), encoding="utf-8")
+
+
+def make_loader(run: TrainRun) -> torch.utils.data.DataLoader:
+    """Step 4: the batches of steps ``start_step .. steps`` (a function of seed, rank and step)."""
+    opts = run.opts
+    return torch.utils.data.DataLoader(
+        StepBatches(run.sampler, opts.batch_size, opts.seed, run.dist_info.rank),
         batch_size=None,
-        sampler=range(start_step, opts.steps),
+        sampler=range(run.start_step, opts.steps),
         num_workers=opts.workers,
         collate_fn=_identity,
         worker_init_fn=_worker_init if opts.workers else None,
@@ -678,54 +754,135 @@ def train(opts: TrainOptions) -> TrainResult:
         persistent_workers=False,
         generator=torch.Generator().manual_seed(opts.seed),  # keeps the global RNG (Gumbel noise) untouched
     )
-    text_cache = TextCache(model_cfg.text_max_tokens)
-    limit_s = None if opts.time_limit_min is None else 60.0 * opts.time_limit_min
+
+
+def optimisation_step(
+    run: TrainRun, batch: ClipBatch, text_cache: TextCache, step: int, elapsed: float
+) -> dict:
+    """Step 5, once per batch: LR from the schedule, loss, backward, gradient sync and clip, AdamW step."""
+    opts = run.opts
+    for group in run.optimizer.param_groups:
+        group["lr"] = opts.lr * run.schedule.factor(run.progress(step, elapsed))
+    run.optimizer.zero_grad(set_to_none=True)
+    loss, parts = clip_loss(run.model, run.criterion, batch, text_cache, run.device, run.amp_dtype)
+    if not torch.isfinite(loss):
+        raise RuntimeError(f"loss is not finite at step {step} (parts: {parts}); lower --lr?")
+    loss.backward()
+    params = run.params
+    if run.dist_info.active:
+        _all_reduce_grads(params, run.dist_info.world)
+    if opts.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, opts.grad_clip)
+    run.optimizer.step()
+    return parts
+
+
+def save_state(run: TrainRun, step_done: int, elapsed: float) -> None:
+    """Step 6, every ``save_every`` steps and at the end: resumable checkpoint + state (and a snapshot)."""
+    opts = run.opts
+    rngs = [_rng_state()]
+    if run.dist_info.active:
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * run.dist_info.world
+        dist.all_gather_object(gathered, rngs[0])
+        rngs = gathered
+    if not run.dist_info.main:
+        return
+    meta = {"step": step_done, "seed": opts.seed, "data_hash": run.data_hash, "git": git_hash()}
+    save_checkpoint(run.model, run.out / "checkpoint_last.tmp.pt", meta=meta)
+    os.replace(run.out / "checkpoint_last.tmp.pt", run.ckpt_path)
+    if opts.snapshot_every and step_done and step_done % opts.snapshot_every == 0:
+        (run.out / "snapshots").mkdir(exist_ok=True)
+        snapshot = run.out / "snapshots" / f"step_{step_done:07d}.pt"
+        save_checkpoint(run.model, snapshot.with_suffix(".tmp"), meta=meta, half=opts.half)
+        os.replace(snapshot.with_suffix(".tmp"), snapshot)
+    _atomic_save(
+        {
+            "format": TRAIN_STATE_FORMAT,
+            "step": step_done,
+            "elapsed_s": elapsed,
+            "optimizer": run.optimizer.state_dict(),
+            "schedule": {**run.schedule.state_dict(), "progress": run.progress(step_done, elapsed)},
+            "rng": rngs,
+            "freeze_stem": opts.freeze_stem,
+            "options": dataclasses.asdict(opts),
+        },
+        run.state_path,
+    )
+
+
+def _stop_now(run: TrainRun, elapsed: float) -> bool:
+    """Whether the time limit is reached (rank 0's clock decides for every rank)."""
+    stop = run.limit_s is not None and elapsed >= run.limit_s
+    if run.dist_info.active:
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if stop else 0.0], device=run.device)
+        dist.broadcast(flag, 0)
+        stop = bool(flag.item())
+    return stop
+
+
+def check_ranks_agree(run: TrainRun, digest: str, first_batch: str | None) -> None:
+    """Step 7 (DDP): every rank must end with the same weights (gradients were averaged); ``ranks.json``."""
+    if not run.dist_info.active:
+        return
+    import torch.distributed as dist
+
+    digests: list[Any] = [None] * run.dist_info.world
+    dist.all_gather_object(
+        digests, {"rank": run.dist_info.rank, "weights": digest, "first_batch": first_batch}
+    )
+    if run.dist_info.main:
+        (run.out / "ranks.json").write_text(json.dumps(digests, indent=2), encoding="utf-8")
+    if len({d["weights"] for d in digests}) != 1:
+        raise RuntimeError(f"DDP ranks ended with different weights: {digests}")
+
+
+def export_model(run: TrainRun, step: int, losses: list[float], digest: str, stopped_by_time: bool) -> Path:
+    """Step 8 (rank 0, finished runs): ``model.pt`` (float16 with ``half``) and ``model.json`` provenance."""
+    opts = run.opts
+    meta = {
+        "step": step,
+        "seed": opts.seed,
+        "config": opts.config,
+        "data_hash": run.data_hash,
+        "git": git_hash(),
+        "command": opts.command or " ".join(shlex.quote(a) for a in sys.argv),
+        "stopped_by_time_limit": stopped_by_time,
+        "final_loss": float(np.mean(losses[-20:])) if losses else None,
+        "weights_sha256": digest,
+        "finished": datetime.now(timezone.utc).isoformat(),
+    }
+    final = save_checkpoint(run.model, run.out / "model.pt", meta=meta, half=opts.half)
+    (run.out / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return final
+
+
+def train(opts: TrainOptions) -> TrainResult:
+    """Train the tracker network (see the module docstring); returns the run's summary on every rank.
+
+    The steps: set up, resume or seed, provenance, loader, then per batch an optimisation step, a log row and,
+    on schedule, a resumable save; at the end the rank check and the export.
+    """
+    t_setup = time.perf_counter()
+    run = set_up_run(opts)
+    resume_or_seed(run)
+    main = run.dist_info.main
+    if main:
+        write_provenance(run)
+    logger = _Logger(run.out, opts.resume) if main else None
+    loader = make_loader(run)
+    text_cache = TextCache(run.model_cfg.text_max_tokens)
     bar = None
-    if dist_info.main and opts.progress:
+    if main and opts.progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=opts.steps, initial=start_step, desc="train", dynamic_ncols=True)
-
-    def progress(step_done: int, elapsed: float) -> float:
-        p = step_done / opts.steps
-        if limit_s:
-            p = max(p, elapsed / limit_s)
-        return p
-
-    def save(step_done: int, elapsed: float) -> None:
-        rngs = [_rng_state()]
-        if dist_info.active:
-            import torch.distributed as dist
-
-            gathered: list[Any] = [None] * dist_info.world
-            dist.all_gather_object(gathered, rngs[0])
-            rngs = gathered
-        if not dist_info.main:
-            return
-        meta = {"step": step_done, "seed": opts.seed, "data_hash": d_hash, "git": git_hash()}
-        save_checkpoint(model, out / "checkpoint_last.tmp.pt", meta=meta)
-        os.replace(out / "checkpoint_last.tmp.pt", ckpt_path)
-        if opts.snapshot_every and step_done and step_done % opts.snapshot_every == 0:
-            (out / "snapshots").mkdir(exist_ok=True)
-            snapshot = out / "snapshots" / f"step_{step_done:07d}.pt"
-            save_checkpoint(model, snapshot.with_suffix(".tmp"), meta=meta, half=opts.half)
-            os.replace(snapshot.with_suffix(".tmp"), snapshot)
-        _atomic_save(
-            {
-                "format": TRAIN_STATE_FORMAT,
-                "step": step_done,
-                "elapsed_s": elapsed,
-                "optimizer": optimizer.state_dict(),
-                "schedule": {**schedule.state_dict(), "progress": progress(step_done, elapsed)},
-                "rng": rngs,
-                "freeze_stem": opts.freeze_stem,
-                "options": dataclasses.asdict(opts),
-            },
-            state_path,
-        )
-
+        bar = tqdm(total=opts.steps, initial=run.start_step, desc="train", dynamic_ncols=True)
     LOG.info("setup took %.1f s", time.perf_counter() - t_setup)
-    step = start_step
+    world = run.dist_info.world
+    step, start_step, elapsed_before = run.start_step, run.start_step, run.elapsed_before
     losses: list[float] = []
     t0 = time.perf_counter()
     window_t, window_samples, data_wait = time.perf_counter(), 0, 0.0
@@ -739,51 +896,32 @@ def train(opts: TrainOptions) -> TrainResult:
             first_batch = hashlib.sha256(
                 batch.video_ids.numpy().tobytes() + batch.frame_indices.numpy().tobytes()
             ).hexdigest()[:16]
-        elapsed = elapsed_before + time.perf_counter() - t0
-        for group in optimizer.param_groups:
-            group["lr"] = opts.lr * schedule.factor(progress(step, elapsed))
-        optimizer.zero_grad(set_to_none=True)
-        loss, parts = clip_loss(model, criterion, batch, text_cache, device, amp_dtype)
-        if not torch.isfinite(loss):
-            raise RuntimeError(f"loss is not finite at step {step} (parts: {parts}); lower --lr?")
-        loss.backward()
-        if dist_info.active:
-            _all_reduce_grads(params, dist_info.world)
-        if opts.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, opts.grad_clip)
-        optimizer.step()
+        parts = optimisation_step(run, batch, text_cache, step, elapsed_before + time.perf_counter() - t0)
         step += 1
         losses.append(parts["total"])
-        window_samples += batch.batch_size * dist_info.world
-        total_samples += batch.batch_size * dist_info.world
+        window_samples += batch.batch_size * world
+        total_samples += batch.batch_size * world
         elapsed = elapsed_before + time.perf_counter() - t0
-        if dist_info.main and (step % opts.log_every == 0 or step == opts.steps):
+        lr = run.optimizer.param_groups[0]["lr"]
+        if logger is not None and (step % opts.log_every == 0 or step == opts.steps):
             now = time.perf_counter()
-            rate = window_samples / max(now - window_t, 1e-9)
             row: dict[str, Any] = {
                 "step": step,
                 "time_s": round(elapsed, 2),
-                "lr": optimizer.param_groups[0]["lr"],
-                "samples_per_s": rate,
+                "lr": lr,
+                "samples_per_s": window_samples / max(now - window_t, 1e-9),
                 "data_s": data_wait,
             }
-            row.update({f"loss_{k}": v for k, v in parts.items()})
-            logger.log(row)
+            logger.log({**row, **{f"loss_{k}": v for k, v in parts.items()}})
             window_t, window_samples, data_wait = now, 0, 0.0
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{parts['total']:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-        stop = limit_s is not None and elapsed >= limit_s
+            bar.set_postfix(loss=f"{parts['total']:.3f}", lr=f"{lr:.2e}")
         paused = bool(opts.steps_per_run) and step - start_step >= opts.steps_per_run and step < opts.steps
-        if dist_info.active:  # every rank stops at the same step (rank 0's clock decides)
-            import torch.distributed as dist
-
-            flag = torch.tensor([1.0 if stop else 0.0], device=device)
-            dist.broadcast(flag, 0)
-            stop = bool(flag.item())
+        stop = _stop_now(run, elapsed)
         snap = bool(opts.snapshot_every) and step % opts.snapshot_every == 0
         if step % opts.save_every == 0 or snap or step == opts.steps or stop or paused:
-            save(step, elapsed)
+            save_state(run, step, elapsed)
         if stop:
             stopped_by_time = step < opts.steps
             break
@@ -794,41 +932,18 @@ def train(opts: TrainOptions) -> TrainResult:
     if bar is not None:
         bar.close()
     if step == start_step:  # nothing ran (resume of a finished run): still leave a consistent state
-        save(step, elapsed_before)
-    digest = weights_digest(model)
-    if dist_info.active:  # every rank must end with the same weights (gradients were averaged)
-        import torch.distributed as dist
-
-        digests: list[Any] = [None] * dist_info.world
-        dist.all_gather_object(
-            digests, {"rank": dist_info.rank, "weights": digest, "first_batch": first_batch}
-        )
-        if dist_info.main:
-            (out / "ranks.json").write_text(json.dumps(digests, indent=2), encoding="utf-8")
-        if len({d["weights"] for d in digests}) != 1:
-            raise RuntimeError(f"DDP ranks ended with different weights: {digests}")
+        save_state(run, step, elapsed_before)
+    digest = weights_digest(run.model)
+    check_ranks_agree(run, digest, first_batch)
     final = None
-    finished = step >= opts.steps or stopped_by_time
-    if dist_info.main:
-        if finished:
-            meta = {
-                "step": step,
-                "seed": opts.seed,
-                "config": opts.config,
-                "data_hash": d_hash,
-                "git": git_hash(),
-                "command": opts.command or " ".join(shlex.quote(a) for a in sys.argv),
-                "stopped_by_time_limit": stopped_by_time,
-                "final_loss": float(np.mean(losses[-20:])) if losses else None,
-                "weights_sha256": digest,
-                "finished": datetime.now(timezone.utc).isoformat(),
-            }
-            final = save_checkpoint(model, out / "model.pt", meta=meta, half=opts.half)
-            (out / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    if main:
+        if step >= opts.steps or stopped_by_time:
+            final = export_model(run, step, losses, digest, stopped_by_time)
+        assert logger is not None
         logger.close()
-    if dist_info.active:
+    if run.dist_info.active:
         import torch.distributed as dist
 
         dist.barrier()
     rate = total_samples / run_s if run_s > 0 and total_samples else 0.0
-    return TrainResult(step, final, rate, losses, d_hash, stopped_by_time)
+    return TrainResult(step, final, rate, losses, run.data_hash, stopped_by_time)
