@@ -56,6 +56,11 @@ ARGUMENTS: dict[str, tuple[str | None, str]] = {
         "`FASTDDS_BUILTIN_TRANSPORTS` for both nodes (`''` = leave the environment alone; `LARGE_DATA`, "
         '`SHM`, `UDPv4`, `DEFAULT`, ...); see docs/ros.md, "Large FrameSets and Fast DDS"',
     ),
+    "fastdds_profile": (
+        "",
+        "Fast DDS XML profile file for both nodes (`FASTDDS_DEFAULT_PROFILES_FILE`; `''` = unchanged); the "
+        "package ships `config/fastdds_large_data.xml` (LARGE_DATA), to load in every process of the graph",
+    ),
     "single_process": (
         "true",
         "both nodes in one process (`tracking_pipeline`), so the FrameSet never crosses a process boundary; "
@@ -148,6 +153,13 @@ def node_specs(arguments: dict[str, str]) -> list[dict[str, Any]]:
             f"launch argument fastdds_transport:={transport!r}; expected '' or one of {FASTDDS_TRANSPORTS}"
         )
     env = {"FASTDDS_BUILTIN_TRANSPORTS": transport} if transport else {}
+    profile = values["fastdds_profile"].strip()
+    if profile:
+        import os
+
+        if not os.path.isfile(profile):
+            raise ValueError(f"launch argument fastdds_profile:={profile!r}: no such file")
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = os.path.abspath(profile)
     common = {"namespace": values["namespace"], "log_level": level, "params_files": params_files, "env": env}
     autostart = _parse_bool("autostart", values["autostart"])
     ingest = {

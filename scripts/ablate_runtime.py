@@ -130,6 +130,22 @@ SHIPPED_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
     ),
 }
 
+#: ``--grid current``: each change alone on top of config/small.yaml as it ships now (the 2026-12-05 policy),
+#: chosen on the larger validation set ``make-data --split train --count 72 --seed 123``.
+CURRENT_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
+    "as shipped": ({"search_factor": 4.0}, "config/small.yaml of 2026-12-05 morning (search factor 4.0)"),
+    "size rate 0.3": ({"size_update_rate": 0.3}, "slower size adaptation"),
+    "search factor 3.5": ({"search_factor": 3.5}, "smaller local search region"),
+    "search factor 3": ({"search_factor": 3.0}, "smaller still"),
+    "search factor 3.25": ({"search_factor": 3.25}, "between the two"),
+    "search factor 3.5 + size rate 0.3": (
+        {"search_factor": 3.5, "size_update_rate": 0.3},
+        "smaller region, slower size adaptation",
+    ),
+    "window 0.25": ({"window_influence": 0.25}, "weaker Hanning prior in local search"),
+    "template threshold 0.7": ({"template_update_threshold": 0.7}, "refresh templates only when surer"),
+}
+
 #: The variant grids: name -> (variants, the reference row the deltas are taken against).
 GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     "policy": (VARIANTS, "old policy (02a33bc)"),
@@ -137,6 +153,7 @@ GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
         {name: ({**POLICY_2026_12_04, **change}, what) for name, (change, what) in SHIPPED_CHANGES.items()},
         "config as shipped",
     ),
+    "current": (CURRENT_CHANGES, "as shipped"),
 }
 
 
@@ -244,7 +261,9 @@ def write_table(
         if grid == "policy":
             change = CHANGES[name][0] if name in CHANGES else {}
         else:
-            change = SHIPPED_CHANGES[name][0]
+            change = {"shipped": SHIPPED_CHANGES, "current": CURRENT_CHANGES}[grid][name][0]
+            if grid == "current" and name != first:
+                change = {k: v for k, v in change.items() if k not in CURRENT_CHANGES[first][0]} or change
         knobs = ", ".join(f"{k}={v}" for k, v in change.items()) or "—"
         lines.append(f"| {name} (`{knobs}`) | " + " | ".join(cells) + f" | {what} |")
     for tracker, values in baseline_rows(baselines).items():
@@ -278,7 +297,8 @@ def main() -> int:
         "--grid",
         choices=sorted(GRIDS),
         default="policy",
-        help="policy: each change on the policy of 02a33bc; shipped: each change on the shipped config",
+        help="policy: each change on the policy of 02a33bc; shipped: on the 2026-12-04 config; "
+        "current: on config/small.yaml as it ships now",
     )
     p.add_argument("--table-only", action="store_true", help="only rewrite ablation.md from ablation.jsonl")
     args = p.parse_args()

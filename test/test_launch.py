@@ -75,6 +75,11 @@ def test_fastdds_transport_sets_the_environment_of_both_nodes() -> None:
     assert [s["env"] for s in specs] == [{"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}] * 2
     with pytest.raises(ValueError, match="fastdds_transport"):
         launch_file.node_specs({"modalities": "rgb", "fastdds_transport": "TCP_FAST"})
+    profile = LAUNCH_FILE.parents[1] / "config" / "fastdds_large_data.xml"
+    (pipeline,) = launch_file.node_specs({"modalities": "rgb", "fastdds_profile": str(profile)})
+    assert pipeline["env"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(profile)}
+    with pytest.raises(ValueError, match="fastdds_profile.*no such file"):
+        launch_file.node_specs({"modalities": "rgb", "fastdds_profile": "/nonexistent/profile.xml"})
 
 
 def test_private_topic_remapping_rules_are_accepted_by_rcl(rclpy_context) -> None:

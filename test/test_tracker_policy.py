@@ -229,7 +229,7 @@ def test_appearance_reranking_keeps_the_target_against_a_brighter_look_alike(net
         x0, y0 = (x - window.x0) / window.scale, (y - window.y0) / window.scale
         boxes[cell] = (x0, y0, x0 + w / window.scale, y0 + h / window.scale)
     ranked.flat[0], ranked.flat[1] = 0.5, 0.6
-    factor = on._appearance_factor(canvas, ranked, boxes, window)
+    factor = on._appearance_factor([(on._appearance, canvas)], ranked, boxes, window)
     assert factor[0] * 0.5 > factor[1] * 0.6  # the check reverses the order
     assert np.all(factor[2:] <= 1.0)
 
@@ -277,9 +277,39 @@ def test_unchecked_cells_cannot_overtake_checked_ones(net: torch.nn.Module) -> N
         tracker.start(frame, box=(50, 40, 20, 30))
         window = tracker._search_window(tracker._prepare(frame), SearchMode.LOCAL)
         boxes = np.tile(np.array([0.0, 0.0, 8.0, 8.0]), (64, 1))  # grey background boxes: low similarity
-        factors.append(tracker._appearance_factor(canvas, ranked, boxes, window))
+        factors.append(tracker._appearance_factor([(tracker._appearance, canvas)], ranked, boxes, window))
     plain, floored = factors
     checked = plain[:APPEARANCE_CELLS]
     assert checked.max() < 0.5 and np.all(plain[APPEARANCE_CELLS:] == 1.0)
     assert np.allclose(floored[:APPEARANCE_CELLS], checked)
     assert np.all(floored[APPEARANCE_CELLS:] == checked.min())
+
+
+@pytest.mark.parametrize(
+    ("mode", "with_rgb", "expected"),
+    [
+        ("off", False, []),
+        ("no_rgb", False, ["thermal"]),
+        ("no_rgb", True, ["rgb"]),
+        ("always", True, ["rgb", "thermal"]),
+    ],
+)
+def test_thermal_appearance_checks_the_thermal_image(net: torch.nn.Module, mode, with_rgb, expected) -> None:
+    """``thermal_appearance`` decides which images the colour / texture check reads; the thermal one is the
+    frame's thermal image mapped to grey like the network's input (hot target bright)."""
+    thermal = np.full((H, W), 3000, np.uint16)
+    thermal[30:66, 60:100] = 9000  # the hot target under BOX
+    frame = Frame(rgb=scene(0).rgb if with_rgb else None, thermal=thermal, timestamp=0.0)
+    tracker = Tracker(model=net, tracker_config={"thermal_appearance": mode})
+    prep = tracker._prepare(frame)
+    pairs = tracker._appearance_images(prep)
+    names = ["thermal" if model is tracker._thermal_appearance else "rgb" for model, _ in pairs]
+    assert names == expected
+    if "thermal" in names:
+        grey = pairs[names.index("thermal")][1]
+        assert grey.shape == (H, W, 3) and grey.dtype == np.uint8
+        assert grey[40, 70, 0] > 200 > 50 > grey[5, 5, 0]
+        tracker.start(frame, box=BOX)
+        assert tracker._thermal_appearance.ready  # set at start from the thermal image
+    with pytest.raises(ValueError, match="thermal_appearance"):
+        TrackerConfig(thermal_appearance="sometimes")

@@ -13,6 +13,8 @@ from typing import Any
 
 #: What a frame below tau reports: the best candidate (MVLM), the last box, or the motion model's prediction.
 LOW_CONFIDENCE_BOXES: tuple[str, ...] = ("candidate", "hold", "predict")
+#: When the appearance check also reads the thermal image (see TrackerConfig.thermal_appearance).
+THERMAL_APPEARANCE: tuple[str, ...] = ("off", "no_rgb", "always")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class TrackerConfig:
     appearance_weight: float = 5.0  # re-rank candidates by exp(-w * (1 - colour-histogram BC)) (0: off)
     appearance_floor_rest: bool = True  # cells outside the checked top 12 get the lowest checked factor
     texture_weight: float = 3.0  # also re-rank by exp(-w * (1 - gradient-histogram intersection)) (0: off)
+    # check candidates on the thermal image too (grey histograms): "off" | "no_rgb" (only when a frame has no
+    # RGB: thermal-only tracks) | "always"
+    thermal_appearance: str = "no_rgb"
     appearance_update_rate: float = 0.05  # EWMA weight of a confident frame's colour / texture histograms
     memory_update_min_kappa: float = -1.0  # carry the SSM final state only when kappa >= this (-1: always)
     # --- template clip (MambaVLT)
@@ -117,6 +122,10 @@ class TrackerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        if self.thermal_appearance not in THERMAL_APPEARANCE:
+            raise ValueError(
+                f"thermal_appearance: must be one of {THERMAL_APPEARANCE}, got {self.thermal_appearance!r}"
+            )
         if self.low_confidence_box not in LOW_CONFIDENCE_BOXES:
             raise ValueError(
                 f"low_confidence_box: must be one of {LOW_CONFIDENCE_BOXES}, got {self.low_confidence_box!r}"
@@ -134,7 +143,8 @@ class TrackerConfig:
         check_precision(self.precision)
         check_compile(self.compile)
         flags = ("seed_template_from_text", "warm_memory_on_start", "resize_thermal_to_rgb")
-        for name in (*flags, "size_rate_from_score", "margin_on_prior", "appearance_floor_rest"):
+        checks = ("size_rate_from_score", "margin_on_prior", "appearance_floor_rest")
+        for name in (*flags, *checks):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")
 

@@ -96,6 +96,7 @@ class _Prepared:
     sources: dict[str, Any]  # modality -> HxW(xC) array/tensor (events: the EventWindow)
     transforms: dict[str, tuple[float, float, tuple[float, float] | None]]  # scale, offset, clamp
     pads: dict[str, Any]
+    thermal_norm: tuple[float, float] = (1.0, 0.0)  # thermal value -> [0, 1]: scale, offset (before clamping)
 
 
 class _TemplateClip:
@@ -210,6 +211,11 @@ class Tracker:
         self._appearance = AppearanceModel(
             update_rate=cfg.appearance_update_rate, texture=cfg.texture_weight > 0.0
         )
+        self._thermal_appearance = (
+            AppearanceModel(  # the same check on the thermal image (thermal_appearance)
+                update_rate=cfg.appearance_update_rate, texture=cfg.texture_weight > 0.0
+            )
+        )
         self._text: TextFeatures | None = None
         self.reset()
 
@@ -278,6 +284,7 @@ class Tracker:
         self._started = False
         self._velocity = (0.0, 0.0)  # constant-velocity model: centre displacement per frame (pixels)
         self._appearance.reset()
+        self._thermal_appearance.reset()
         self._image_size: tuple[int, int] | None = None  # (width, height) of the track's frames
         self._size_changes = 0  # consecutive frames of another size (see _size_changed)
 
@@ -309,6 +316,7 @@ class Tracker:
         if not keep_template:
             self._clips.clear()
             self._appearance.reset()
+            self._thermal_appearance.reset()
             self._memory = TrackMemory()
             self._acquired = False
             self._state = TrackState.WAITING_FOR_TARGET
@@ -339,8 +347,8 @@ class Tracker:
         self._box = clip_box(init_box, prep.width, prep.height, cfg.min_box_size)
         self._acquired = True
         self._add_templates(prep, self._box, initial=True)
-        if self._uses_appearance and frame.rgb is not None:
-            self._appearance.set(frame.rgb, self._box)
+        for model, image in self._appearance_images(prep):
+            model.set(image, self._box)
         self._confidence.reset(memory=cfg.init_box_confidence)
         score, modalities = float("nan"), prep.frame.modalities
         if cfg.warm_memory_on_start:  # seed the SSM memory with the target at a known place
@@ -478,7 +486,8 @@ class Tracker:
             sources["events"] = (
                 DeviceEventWindow.from_window(events, self._engine.upload) if on_device else events
             )
-        return _Prepared(frame, height, width, sources, transforms, pads)
+        norm = (scale, offset) if frame.thermal is not None else (1.0, 0.0)
+        return _Prepared(frame, height, width, sources, transforms, pads, norm)
 
     def _upload_thermal(self, thermal: np.ndarray) -> torch.Tensor:
         """A thermal image on the device (uint16 goes up as int16 bits and is widened there to int32)."""
@@ -615,10 +624,11 @@ class Tracker:
             penalty = size_change_penalty(boxes, last_wh, cfg.size_penalty_k).reshape(scores.shape)
         ranked = self._rank(scores * penalty, mode, window)
         margin_values = ranked if cfg.margin_on_prior and mode == SearchMode.LOCAL else None
-        rgb = prep.frame.rgb
-        if self._uses_appearance and rgb is not None and self._appearance.ready:
+        images = self._appearance_images(prep)
+        checks = [(model, image) for model, image in images if model.ready]
+        if checks:
             # a look-alike of another colour drops in the ranking and in the margin (its competitor value)
-            factor = self._appearance_factor(rgb, ranked, boxes, window)
+            factor = self._appearance_factor(checks, ranked, boxes, window)
             margin_values = (scores.ravel() if margin_values is None else margin_values.ravel()) * factor
             ranked = ranked * factor.reshape(ranked.shape)
         cand = self._candidates(ranked)
@@ -665,8 +675,9 @@ class Tracker:
                 self._state = TrackState.LOST
             else:
                 self._state = TrackState.RELOCALISING
-        if kappa >= cfg.template_update_threshold and self._uses_appearance and rgb is not None:
-            self._appearance.update(rgb, self._box)
+        if kappa >= cfg.template_update_threshold:
+            for model, image in images:
+                model.update(image, self._box)
         if kappa >= cfg.template_update_threshold:
             due = self._frame_index - self._last_refresh >= cfg.template_update_interval
             if (self._clips and due) or (not self._clips and cfg.seed_template_from_text):
@@ -682,23 +693,55 @@ class Tracker:
             frame_index=self._frame_index,
         )
 
+    def _appearance_images(self, prep: _Prepared) -> list[tuple[AppearanceModel, np.ndarray]]:
+        """The (appearance model, HxWx3 uint8 image) pairs this frame is checked on: RGB when present, and
+        the thermal image as grey per ``thermal_appearance`` (``no_rgb``: only for frames without RGB)."""
+        if not self._uses_appearance:
+            return []
+        out = []
+        if prep.frame.rgb is not None:
+            out.append((self._appearance, prep.frame.rgb))
+        mode = self.config.thermal_appearance
+        if prep.frame.thermal is not None and (mode == "always" or (mode == "no_rgb" and not out)):
+            out.append((self._thermal_appearance, self._thermal_grey(prep)))
+        return out
+
+    @staticmethod
+    def _thermal_grey(prep: _Prepared) -> np.ndarray:
+        """The thermal image mapped like the network's input ([0, 1] between the frame's percentiles), at the
+        reference size, as HxWx3 uint8 grey (what the colour / texture histograms read)."""
+        scale, offset = prep.thermal_norm
+        th = prep.frame.thermal.astype(np.float32) * np.float32(scale) + np.float32(offset)
+        if th.shape != (prep.height, prep.width):
+            t = torch.from_numpy(np.ascontiguousarray(th))[None, None]
+            th = F.interpolate(t, size=(prep.height, prep.width), mode="bilinear", align_corners=False)[0, 0]
+            th = th.numpy()
+        grey = (np.clip(th, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+
     def _appearance_factor(
-        self, rgb: np.ndarray, ranked: np.ndarray, boxes: np.ndarray, window: CropWindow
+        self,
+        checks: Sequence[tuple[AppearanceModel, np.ndarray]],
+        ranked: np.ndarray,
+        boxes: np.ndarray,
+        window: CropWindow,
     ) -> np.ndarray:
         """Per-cell ``exp(-appearance_weight * (1 - BC))`` for the ``APPEARANCE_CELLS`` best-ranked cells.
 
-        The other cells (ranked too low to become the pick or the competitor) keep a factor of 1.
+        With several images (RGB and thermal) the exponent is their mean. The other cells (ranked too low to
+        become the pick or the competitor) keep a factor of 1 (or the lowest checked one, with the floor).
         """
         factor = np.ones(ranked.size, dtype=np.float64)
         top = np.argsort(-ranked.ravel(), kind="stable")[:APPEARANCE_CELLS]
         cells = [xyxy_to_xywh(window.crop_to_image(boxes[c])) for c in top]
         cfg = self.config
         exponent = np.zeros(len(cells), dtype=np.float64)
-        if cfg.appearance_weight > 0.0:
-            exponent += cfg.appearance_weight * (1.0 - self._appearance.similarity(rgb, cells))
-        if cfg.texture_weight > 0.0:
-            exponent += cfg.texture_weight * (1.0 - self._appearance.texture_similarity(rgb, cells))
-        factor[top] = np.exp(-exponent)
+        for model, image in checks:
+            if cfg.appearance_weight > 0.0:
+                exponent += cfg.appearance_weight * (1.0 - model.similarity(image, cells))
+            if cfg.texture_weight > 0.0:
+                exponent += cfg.texture_weight * (1.0 - model.texture_similarity(image, cells))
+        factor[top] = np.exp(-exponent / len(checks))
         if self.config.appearance_floor_rest:  # an unchecked cell must not overtake the checked ones
             rest = np.ones(ranked.size, dtype=bool)
             rest[top] = False
