@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,64 @@ CURRENT_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
     "template threshold 0.7": ({"template_update_threshold": 0.7}, "refresh templates only when surer"),
 }
 
+#: The refinement knobs as they were before it shipped: the base of ``--grid current`` and ``--grid refine``.
+BEFORE_REFINE: dict[str, Any] = {
+    "refine_translation": False,
+    "refine_scale": 0.0,
+    "refine_learning_rate": 0.025,
+    "refine_max_shift": math.inf,
+    "size_update_rate": 0.5,
+}
+
+#: ``--grid refine``: the DSST box refinement (tracking/box_refinement.py), each variant on top of
+#: config/small.yaml with ``BEFORE_REFINE``.
+REFINE_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
+    "no refinement": ({}, "config/small.yaml of 2026-12-05 afternoon (search factor 3.5)"),
+    "translation": ({"refine_translation": True}, "centre moved to the translation filter's peak"),
+    "scale": ({"refine_scale": 1.0}, "network size times the scale filter's factor"),
+    "translation + scale": (
+        {"refine_translation": True, "refine_scale": 1.0},
+        "both filters, the network's size times the scale factor",
+    ),
+    "translation + half scale": (
+        {"refine_translation": True, "refine_scale": 0.5},
+        "both filters, the square root of the scale factor",
+    ),
+    "translation + scale + size rate 0.3": (
+        {"refine_translation": True, "refine_scale": 1.0, "size_update_rate": 0.3},
+        "both filters, the network's size followed more slowly",
+    ),
+    "translation + scale + filter rate 0.05": (
+        {"refine_translation": True, "refine_scale": 1.0, "refine_learning_rate": 0.05},
+        "both filters, learning twice as fast",
+    ),
+    "translation + scale + filter rate 0.0125": (
+        {"refine_translation": True, "refine_scale": 1.0, "refine_learning_rate": 0.0125},
+        "both filters, learning half as fast",
+    ),
+    "translation + scale + size rate 0.3 + filter rate 0.0125": (
+        {
+            "refine_translation": True,
+            "refine_scale": 1.0,
+            "size_update_rate": 0.3,
+            "refine_learning_rate": 0.0125,
+        },
+        "the two single gains together",
+    ),
+}
+#: The configuration of the last row above, shipped on 2026-12-05 without a gate on the filter's shift.
+_REFINED = {
+    "refine_translation": True,
+    "refine_scale": 1.0,
+    "size_update_rate": 0.3,
+    "refine_learning_rate": 0.0125,
+}
+for _cells in (0.5, 1.0, 2.0):
+    REFINE_CHANGES[f"refined + shift gate {_cells:g} cell"] = (
+        {**_REFINED, "refine_max_shift": _cells},
+        f"the filter's centre ignored when over {_cells:g} search cell(s) from the network's",
+    )
+
 #: The variant grids: name -> (variants, the reference row the deltas are taken against).
 GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     "policy": (VARIANTS, "old policy (02a33bc)"),
@@ -153,7 +212,14 @@ GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
         {name: ({**POLICY_2026_12_04, **change}, what) for name, (change, what) in SHIPPED_CHANGES.items()},
         "config as shipped",
     ),
-    "current": (CURRENT_CHANGES, "as shipped"),
+    "current": (
+        {name: ({**BEFORE_REFINE, **change}, what) for name, (change, what) in CURRENT_CHANGES.items()},
+        "as shipped",
+    ),
+    "refine": (
+        {name: ({**BEFORE_REFINE, **change}, what) for name, (change, what) in REFINE_CHANGES.items()},
+        "no refinement",
+    ),
 }
 
 
@@ -261,7 +327,9 @@ def write_table(
         if grid == "policy":
             change = CHANGES[name][0] if name in CHANGES else {}
         else:
-            change = {"shipped": SHIPPED_CHANGES, "current": CURRENT_CHANGES}[grid][name][0]
+            change = {"shipped": SHIPPED_CHANGES, "current": CURRENT_CHANGES, "refine": REFINE_CHANGES}[grid][
+                name
+            ][0]
             if grid == "current" and name != first:
                 change = {k: v for k, v in change.items() if k not in CURRENT_CHANGES[first][0]} or change
         knobs = ", ".join(f"{k}={v}" for k, v in change.items()) or "—"

@@ -45,6 +45,11 @@ class TrackerConfig:
     # RGB: thermal-only tracks) | "always"
     thermal_appearance: str = "no_rgb"
     appearance_update_rate: float = 0.05  # EWMA weight of a confident frame's colour / texture histograms
+    # --- pixel-accurate box (DSST correlation filters after the network, tracking/box_refinement.py)
+    refine_translation: bool = False  # confident local frames: centre at the translation filter's peak
+    refine_max_shift: float = 1.0  # ... unless its peak is further than this many search cells away (.inf ok)
+    refine_scale: float = 0.0  # ... and rescale by the scale filter's factor ** this (0: network size only)
+    refine_learning_rate: float = 0.025  # running-average weight of a confident frame in the filters (DSST)
     memory_update_min_kappa: float = -1.0  # carry the SSM final state only when kappa >= this (-1: always)
     # --- template clip (MambaVLT)
     template_clip_len: int = 3  # K template frames: the initial one is kept, the other K-1 refreshed (FIFO)
@@ -85,6 +90,9 @@ class TrackerConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value < 100.0):
                 raise ValueError(f"{name}: must be in [0, 100), got {value!r}")
+        shift = self.refine_max_shift
+        if not (isinstance(shift, (int, float)) and not math.isnan(shift) and shift > 0):
+            raise ValueError(f"refine_max_shift: must be a positive number or .inf, got {shift!r}")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -99,6 +107,8 @@ class TrackerConfig:
             "motion_momentum",
             "global_window_influence",
             "appearance_update_rate",
+            "refine_scale",
+            "refine_learning_rate",
         )
         for name in unit:
             value = getattr(self, name)
@@ -143,7 +153,7 @@ class TrackerConfig:
         check_precision(self.precision)
         check_compile(self.compile)
         flags = ("seed_template_from_text", "warm_memory_on_start", "resize_thermal_to_rgb")
-        checks = ("size_rate_from_score", "margin_on_prior", "appearance_floor_rest")
+        checks = ("size_rate_from_score", "margin_on_prior", "appearance_floor_rest", "refine_translation")
         for name in (*flags, *checks):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from mamba_tracking_ros.constants import MODALITIES, SearchMode, TrackState
 from mamba_tracking_ros.model.types import TextFeatures, TrackMemory
 from mamba_tracking_ros.tracking.appearance import AppearanceModel
+from mamba_tracking_ros.tracking.box_refinement import BoxRefiner, grey_image
 from mamba_tracking_ros.tracking.confidence import MarginConfidence
 from mamba_tracking_ros.tracking.config import TrackerConfig, load_tracker_config
 from mamba_tracking_ros.tracking.frame import Frame
@@ -97,6 +98,7 @@ class _Prepared:
     transforms: dict[str, tuple[float, float, tuple[float, float] | None]]  # scale, offset, clamp
     pads: dict[str, Any]
     thermal_norm: tuple[float, float] = (1.0, 0.0)  # thermal value -> [0, 1]: scale, offset (before clamping)
+    grey: np.ndarray | None = None  # the box refiner's grey image, made on first use (see Tracker._grey)
 
 
 class _TemplateClip:
@@ -216,6 +218,7 @@ class Tracker:
                 update_rate=cfg.appearance_update_rate, texture=cfg.texture_weight > 0.0
             )
         )
+        self._refiner = BoxRefiner(learning_rate=cfg.refine_learning_rate)
         self._text: TextFeatures | None = None
         self.reset()
 
@@ -285,6 +288,7 @@ class Tracker:
         self._velocity = (0.0, 0.0)  # constant-velocity model: centre displacement per frame (pixels)
         self._appearance.reset()
         self._thermal_appearance.reset()
+        self._refiner.reset()
         self._image_size: tuple[int, int] | None = None  # (width, height) of the track's frames
         self._size_changes = 0  # consecutive frames of another size (see _size_changed)
 
@@ -349,6 +353,9 @@ class Tracker:
         self._add_templates(prep, self._box, initial=True)
         for model, image in self._appearance_images(prep):
             model.set(image, self._box)
+        grey = self._grey(prep)
+        if self._uses_refiner and grey is not None:
+            self._refiner.start(grey, self._box)
         self._confidence.reset(memory=cfg.init_box_confidence)
         score, modalities = float("nan"), prep.frame.modalities
         if cfg.warm_memory_on_start:  # seed the SSM memory with the target at a known place
@@ -438,6 +445,7 @@ class Tracker:
         if scaled is not None:
             self._box = clip_box(scaled, prep.width, prep.height, self.config.min_box_size)
         self._velocity = (0.0, 0.0)
+        self._refiner.reset()  # its geometry is in old pixels: relearnt at the next confident frame
         self.reset_memory()
         frames = self.config.size_change_frames
         return None, f"{change} ({frames} frame(s) in a row): box rescaled, memory reset, relocalising"
@@ -649,6 +657,8 @@ class Tracker:
         image_box = [float(v) for v in xyxy_to_xywh(window.crop_to_image(boxes[cand[pick]]))]
         if mode == SearchMode.LOCAL and self._box is not None and cfg.size_update_rate < 1.0:
             image_box = self._smooth_size(image_box, score * float(penalty.ravel()[cand[pick]]))
+        if mode == SearchMode.LOCAL and passing.size and self._refiner.ready:
+            image_box = self._refine(prep, image_box, cell=window.side / scores.shape[1])
         holding = not passing.size and self._acquired and cfg.low_confidence_box != "candidate"
         if holding:  # an ambiguous frame: report the last (or predicted) box, not a jump to a look-alike
             box = self._predicted_box() if cfg.low_confidence_box == "predict" else self._box
@@ -678,6 +688,7 @@ class Tracker:
         if kappa >= cfg.template_update_threshold:
             for model, image in images:
                 model.update(image, self._box)
+            self._learn_refiner(prep)
         if kappa >= cfg.template_update_threshold:
             due = self._frame_index - self._last_refresh >= cfg.template_update_interval
             if (self._clips and due) or (not self._clips and cfg.seed_template_from_text):
@@ -747,6 +758,53 @@ class Tracker:
             rest[top] = False
             factor[rest] = factor[top].min()
         return factor
+
+    @property
+    def _uses_refiner(self) -> bool:
+        """Whether the DSST filters refine the box (see tracking/box_refinement.py)."""
+        return self.config.refine_translation or self.config.refine_scale > 0.0
+
+    def _grey(self, prep: _Prepared) -> np.ndarray | None:
+        """The frame's grey image for the box refiner (RGB, else the mapped thermal image; None for events
+        only), made once per frame."""
+        if prep.grey is None:
+            if prep.frame.rgb is not None:
+                prep.grey = grey_image(prep.frame.rgb)
+            elif prep.frame.thermal is not None:
+                prep.grey = self._thermal_grey(prep)[:, :, 0].astype(np.float32) * np.float32(1 / 255)
+        return prep.grey
+
+    def _refine(self, prep: _Prepared, box: list[float], cell: float) -> list[float]:
+        """The network's box moved by the DSST translation filter (at most ``refine_max_shift`` search cells
+        of ``cell`` image pixels) and rescaled by ``refine_scale`` times the scale filter's log factor (the
+        network keeps the aspect ratio)."""
+        grey = self._grey(prep)
+        if grey is None:
+            return box
+        cfg = self.config
+        result = self._refiner.refine(
+            grey,
+            box,
+            translate=cfg.refine_translation,
+            scale=cfg.refine_scale > 0.0,
+            max_shift=cfg.refine_max_shift * cell,
+        )
+        cx, cy = result.box[0] + 0.5 * result.box[2], result.box[1] + 0.5 * result.box[3]
+        factor = result.scale**cfg.refine_scale
+        w, h = box[2] * factor, box[3] * factor
+        return [cx - 0.5 * w, cy - 0.5 * h, w, h]
+
+    def _learn_refiner(self, prep: _Prepared) -> None:
+        """Train the refiner on the confident frame's box (start it first on a sentence-only track)."""
+        if not self._uses_refiner:
+            return
+        grey = self._grey(prep)
+        if grey is None:
+            return
+        if self._refiner.ready:
+            self._refiner.update(grey, self._box)
+        else:
+            self._refiner.start(grey, self._box)
 
     @property
     def _uses_appearance(self) -> bool:
