@@ -8,7 +8,8 @@ timed; each timed call is one ``update()`` (cropping, voxelising, network, decod
 ``small`` runs its shipped checkpoint; ``base`` has none yet and runs randomly initialised weights (latency
 does not depend on the weights' values, only through the MVLM gate's LOCAL/GLOBAL choice). Rows use the
 default gate (the mode mix is shown) and, for RGB+thermal+events with a sentence, forced LOCAL (tau = -1) and
-forced GLOBAL (tau > 1) to bound the cost of each search mode.
+forced GLOBAL (tau > 1) to bound the cost of each search mode; RGB and the forced-LOCAL row again with the
+DSST box refinement off (its cost per frame).
 
 Usage: ``python benchmarks/bench_tracker.py [--configs small base] [--frames 50] [--large-frames 8]
 [--warmup 5] [--threads N] [--device cpu|cuda]``. Writes ``benchmarks/results/bench_tracker.json``.
@@ -38,6 +39,8 @@ from mamba_tracking_ros.tracking.tracker import resolve_device  # noqa: E402
 HEIGHT, WIDTH = 480, 640
 EVENTS_PER_FRAME = 100_000
 FRAME_US = 33_000
+#: Tracker overrides of the rows that measure the cost of the DSST box refinement (off in these rows).
+NO_REFINEMENT: dict[str, object] = {"refine_translation": False, "refine_scale": 0.0}
 TARGET = (280.0, 200.0, 80.0, 70.0)  # (x, y, w, h) of the tracked region in frame 0
 SENTENCE = "the white cup on the wooden table"
 
@@ -145,10 +148,14 @@ def run_case(
 
 
 def gate_label(overrides: dict[str, object]) -> str:
-    """Short description of the gate setting of a row."""
-    if not overrides:
-        return "default"
-    return "local (tau=-1)" if float(overrides["tau"]) <= -1.0 else "global (tau>1)"
+    """Short description of the gate (and refinement) setting of a row."""
+    if "tau" not in overrides:
+        label = "default"
+    else:
+        label = "local (tau=-1)" if float(overrides["tau"]) <= -1.0 else "global (tau>1)"
+    if overrides.get("refine_translation") is False:
+        label += ", no refinement"
+    return label
 
 
 def bench_config(
@@ -165,10 +172,13 @@ def bench_config(
             cases.append((mods, text, None))
     cases.append((FULL, SENTENCE, {"tau": -1.0}))  # forced LOCAL search
     cases.append((FULL, SENTENCE, {"tau": 1.5}))  # forced GLOBAL search (after the first update)
+    cases.append((("rgb",), None, NO_REFINEMENT))  # the DSST box refinement's cost: RGB ...
+    cases.append((FULL, SENTENCE, {"tau": -1.0, **NO_REFINEMENT}))  # ... and the full local row without it
     rows = []
     for mods, text, overrides in cases:
         row = run_case(net, scene, mods, text, warmup, frames, overrides)
         row["config"] = name
+        row["gate"] = gate_label(row["overrides"])
         rows.append(row)
         print_row(row)
     info = {
@@ -200,7 +210,10 @@ def target_summary(rows: list[dict[str, object]], device: torch.device) -> list[
         by_gate = {
             gate_label(r["overrides"]): r["fps_median"]
             for r in rows
-            if r["config"] == config and r["modalities"] == "+".join(FULL) and r["sentence"]
+            if r["config"] == config
+            and r["modalities"] == "+".join(FULL)
+            and r["sentence"]
+            and r["overrides"].get("refine_translation") is not False  # the shipped setting only
         }
         if by_gate:
             worst = min(by_gate.values())

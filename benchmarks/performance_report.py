@@ -261,7 +261,7 @@ def section_tracker(res: dict[str, dict[str, Any]], plots: Path) -> str:
         text += ["", f"### {device}: {data.get('gpu') or data.get('processor')}", ""]
         rows = []
         for r in data["rows"]:
-            gate = (
+            gate = r.get("gate") or (  # rows written before the label was stored
                 "default"
                 if not r.get("overrides")
                 else ("local" if r["overrides"].get("tau", 0) <= -1 else "global")
