@@ -64,6 +64,7 @@ import math
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -591,8 +592,89 @@ def _plan(spec: SequenceSpec, rng: np.random.Generator) -> tuple[list[_Layer], n
     return layers, illumination, starts
 
 
+def _paste_layer(
+    canvas: np.ndarray, layer: _Layer, i: int, fast: bool
+) -> tuple[tuple[np.ndarray, tuple[slice, slice]] | None, np.ndarray, float]:
+    """Composite ``layer``'s frame ``i`` onto ``canvas`` in place, motion-blurred along its velocity with
+    ``fast`` (line PSF over the exposure); returns what :func:`_paste` returns, the unblurred alpha and the
+    blur length in pixels (0 without blur)."""
+    x, y, w, h = layer.rect(i)
+    rgb, alpha = _resized(layer.crop.crop_id, w, h)
+    if fast and i > 0:
+        v = layer.centre[i] - layer.centre[i - 1]
+        kernel = _line_kernel(*(v * EXPOSURE_FRACTION))
+        if kernel is not None:
+            p = kernel.shape[0] // 2 + 1
+            a_pad = np.pad(alpha, p)
+            c_pad = np.pad(rgb * alpha[..., None], ((p, p), (p, p), (0, 0)))
+            a_blur = cv2.filter2D(a_pad, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+            c_blur = cv2.filter2D(c_pad, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+            rgb_b = np.clip(c_blur / np.maximum(a_blur, 1e-6)[..., None], 0.0, 255.0)
+            pasted = _paste(canvas, rgb_b, np.clip(a_blur, 0, 1), x - p, y - p)
+            return pasted, alpha, float(np.hypot(*v) * EXPOSURE_FRACTION)
+    return _paste(canvas, rgb, alpha, x, y), alpha, 0.0
+
+
+def _target_mask(alpha: np.ndarray, rect: tuple[int, int, int, int], height: int, width: int) -> np.ndarray:
+    """The target's (H, W) bool mask in the frame from its crop alpha placed at ``rect`` (clipped)."""
+    x, y, w, h = rect
+    mask = np.zeros((height, width), bool)
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
+    if x1 > x0 and y1 > y0:
+        mask[y0:y1, x0:x1] = alpha[y0 - y : y1 - y, x0 - x : x1 - x] > 0
+    return mask
+
+
+def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The tight (x, y, w, h) box of a non-empty bool mask."""
+    ys, xs = np.nonzero(mask)
+    return xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+
+
+def _concat_events(chunks: list[Events]) -> Events:
+    """One event stream from the per-frame chunks (empty arrays of the stream's dtypes when none)."""
+    if not chunks:
+        return Events(
+            np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int8)
+        )
+    return Events(*(np.concatenate([getattr(c, k) for c in chunks]) for k in ("x", "y", "t", "p")))
+
+
+def _labels(
+    spec: SequenceSpec, layers: list[_Layer], full_occ: np.ndarray, blur_len: np.ndarray
+) -> tuple[str, list[str], list[dict[str, Any]]]:
+    """The sequence's sentence (target vs the first distractor), attribute tags and object metadata."""
+    target_layer = next(layer for layer in layers if layer.role == "target")
+    distractor_layers = [layer for layer in layers if layer.role == "distractor"]
+    d0 = distractor_layers[0] if distractor_layers else None
+    sentence = describe_target(
+        target_layer.crop,
+        tuple(target_layer.centre[0]),
+        spec.size,
+        d0.crop if d0 is not None else None,
+        tuple(d0.centre[0]) if d0 is not None else None,
+    )
+    attributes = [h for h in HARD_CASES if h in spec.hard_cases]
+    if full_occ.any():
+        attributes.insert(
+            attributes.index("occlusion") + 1 if "occlusion" in attributes else 0, "full_occlusion"
+        )
+    if (blur_len > 0).any():
+        attributes.append("motion_blur")
+    objects = [
+        {**layer.crop.metadata(), "role": layer.role, "thermal_temperature_k": layer.temperature_k}
+        for layer in layers
+    ]
+    return sentence, attributes, objects
+
+
 def render_sequence(spec: SequenceSpec) -> RenderedSequence:
-    """Render a spec in memory: RGB, simulated thermal and events, exact boxes, flags, sentence, tags."""
+    """Render a spec in memory: RGB, simulated thermal and events, exact boxes, flags, sentence, tags.
+
+    Per frame: the layers are composited back to front (:func:`_paste_layer`), the ground truth comes from the
+    target's own mask minus what the occluders cover, then the three sensors see the scene (RGB dimmed with
+    read noise, thermal from the undimmed background and the objects, events from the dimmed luma).
+    """
     rng = np.random.default_rng([spec.seed, 0])
     n, (W, H) = spec.length, spec.size
     n_clip = clip_frame_count(spec.background)
@@ -600,9 +682,7 @@ def render_sequence(spec: SequenceSpec) -> RenderedSequence:
     offset = (float(rng.uniform(0, 1)), float(rng.uniform(0, 1)))
     background = read_clip(spec.background, n, spec.size, start=start, offset=offset)
     layers, illumination, _ = _plan(spec, rng)
-    target_layer = next(layer for layer in layers if layer.role == "target")
-    # Motion (per layer, per frame) drives the blur; only fast motion exceeds the 2-pixel threshold.
-    fast = "fast_motion" in spec.hard_cases
+    fast = "fast_motion" in spec.hard_cases  # only fast motion exceeds the blur's 2-pixel threshold
 
     noise_rng = np.random.default_rng([spec.seed, 1])
     thermal_rng = np.random.default_rng([spec.seed, 2])
@@ -629,36 +709,16 @@ def render_sequence(spec: SequenceSpec) -> RenderedSequence:
         for layer in layers:
             if layer.present is not None and not layer.present[i]:
                 continue
-            x, y, w, h = layer.rect(i)
-            rgb, alpha = _resized(layer.crop.crop_id, w, h)
-            length = 0.0
-            if fast and i > 0:
-                v = layer.centre[i] - layer.centre[i - 1]
-                kernel = _line_kernel(*(v * EXPOSURE_FRACTION))
-                if kernel is not None:
-                    length = float(np.hypot(*v) * EXPOSURE_FRACTION)
-                    p = kernel.shape[0] // 2 + 1
-                    a_pad = np.pad(alpha, p)
-                    c_pad = np.pad(rgb * alpha[..., None], ((p, p), (p, p), (0, 0)))
-                    a_blur = cv2.filter2D(a_pad, -1, kernel, borderType=cv2.BORDER_CONSTANT)
-                    c_blur = cv2.filter2D(c_pad, -1, kernel, borderType=cv2.BORDER_CONSTANT)
-                    rgb_b = np.clip(c_blur / np.maximum(a_blur, 1e-6)[..., None], 0.0, 255.0)
-                    pasted = _paste(canvas, rgb_b, np.clip(a_blur, 0, 1), x - p, y - p)
-                else:
-                    pasted = _paste(canvas, rgb, alpha, x, y)
-            else:
-                pasted = _paste(canvas, rgb, alpha, x, y)
+            pasted, alpha, length = _paste_layer(canvas, layer, i, fast)
+            rect = layer.rect(i)
             if layer.role == "distractor" and distractor_rect[i, 2] < 0:
-                distractor_rect[i] = (x, y, w, h)
+                distractor_rect[i] = rect
             if layer.role == "target":
-                target_rect[i] = (x, y, w, h)
+                target_rect[i] = rect
                 blur_len[i] = length
-                ys, xs = np.nonzero(alpha)
-                amodal[i] = (x + xs.min(), y + ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
-                target_mask = np.zeros((H, W), bool)
-                x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
-                if x1 > x0 and y1 > y0:
-                    target_mask[y0:y1, x0:x1] = alpha[y0 - y : y1 - y, x0 - x : x1 - x] > 0
+                ax, ay, aw, ah = _mask_box(alpha > 0)
+                amodal[i] = (rect[0] + ax, rect[1] + ay, aw, ah)
+                target_mask = _target_mask(alpha, rect, H, W)
                 full_area = float(alpha.sum())
             elif layer.role == "occluder" and target_mask is not None and pasted is not None:
                 occluder_cover |= pasted[0] >= 0.5
@@ -671,8 +731,7 @@ def render_sequence(spec: SequenceSpec) -> RenderedSequence:
         oov[i] = in_view == 0
         full_occ[i] = in_view > 0 and visible <= FULL_OCCLUSION_VISIBLE * in_view
         if not (oov[i] or full_occ[i]):
-            ys, xs = np.nonzero(target_mask)
-            boxes[i] = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+            boxes[i] = _mask_box(target_mask)
         # RGB with illumination and read noise.
         g = float(illumination[i])
         lit = np.clip(canvas, 0.0, 255.0) * g  # filtering leaves tiny negative float residues
@@ -690,37 +749,13 @@ def render_sequence(spec: SequenceSpec) -> RenderedSequence:
             events.reset(luma, int(us[0]))
         else:
             chunks.append(events.step(luma, int(us[i])))
-    stream = (
-        Events(*(np.concatenate([getattr(c, k) for c in chunks]) for k in ("x", "y", "t", "p")))
-        if chunks
-        else Events(np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int8))
-    )
 
-    distractor_layers = [layer for layer in layers if layer.role == "distractor"]
-    d0 = distractor_layers[0] if distractor_layers else None
-    sentence = describe_target(
-        target_layer.crop,
-        tuple(target_layer.centre[0]),
-        spec.size,
-        d0.crop if d0 is not None else None,
-        tuple(d0.centre[0]) if d0 is not None else None,
-    )
-    attributes = [h for h in HARD_CASES if h in spec.hard_cases]
-    if full_occ.any():
-        attributes.insert(
-            attributes.index("occlusion") + 1 if "occlusion" in attributes else 0, "full_occlusion"
-        )
-    if (blur_len > 0).any():
-        attributes.append("motion_blur")
-    objects = [
-        {**layer.crop.metadata(), "role": layer.role, "thermal_temperature_k": layer.temperature_k}
-        for layer in layers
-    ]
+    sentence, attributes, objects = _labels(spec, layers, full_occ, blur_len)
     return RenderedSequence(
         spec=spec,
         rgb=rgb_out,
         thermal=thermal_out,
-        events=stream,
+        events=_concat_events(chunks),
         timestamps=us / 1e6,
         boxes=boxes,
         amodal_boxes=amodal,
