@@ -8,12 +8,12 @@ two apart, and its mixer is permutation-equivariant (which the Mamba mixer is no
 from __future__ import annotations
 
 import dataclasses
-import itertools
 
 import numpy as np
 import pytest
 import torch
-from tiny_model import TINY_MODEL, write_tiny_yaml
+from edge_events import edge_events
+from tiny_model import SUBSETS, TINY_MODEL, make_inputs, write_tiny_yaml
 
 from mamba_tracking_ros.model import (  # noqa: E402
     CheckpointError,
@@ -28,26 +28,9 @@ from mamba_tracking_ros.model.attention import AttentionMixer  # noqa: E402
 from mamba_tracking_ros.model.layers import make_mixer  # noqa: E402
 from mamba_tracking_ros.ssm import Mamba2Block  # noqa: E402
 from mamba_tracking_ros.tracking import Frame, Tracker, TrackState  # noqa: E402
-from mamba_tracking_ros.tracking.frame import EventWindow  # noqa: E402
 
-SUBSETS = [c for r in (1, 2, 3) for c in itertools.combinations(("rgb", "thermal", "events"), r)]
 MAMBA_CFG = ModelConfig(**TINY_MODEL)
 ATTN_CFG = dataclasses.replace(MAMBA_CFG, mixer="attention")
-
-
-def make_inputs(
-    cfg: ModelConfig, modalities: tuple[str, ...], size: int, seed: int
-) -> dict[str, torch.Tensor]:
-    """Deterministic random crops for the given modalities."""
-    g = torch.Generator().manual_seed(seed)
-    out = {}
-    if "rgb" in modalities:
-        out["rgb"] = torch.rand(1, 3, size, size, generator=g) * 255
-    if "thermal" in modalities:
-        out["thermal"] = torch.rand(1, 1, size, size, generator=g)
-    if "events" in modalities:
-        out["events"] = torch.randn(1, cfg.event_channels, size, size, generator=g).clamp(min=0)
-    return out
 
 
 def run(net: MultimodalMambaTracker, modalities: tuple[str, ...], text=None, memory=None):
@@ -123,19 +106,7 @@ def tracker_frame(i: int, size: tuple[int, int] = (96, 128)) -> Frame:
         skimage.data.chelsea()[40 + 2 * i : 40 + 2 * i + h, 60 + 3 * i : 60 + 3 * i + w]
     )
     gray = rgb.astype(np.float64).mean(axis=-1)
-    gy, gx = np.gradient(gray)
-    weight = np.hypot(gx, gy).ravel() + 1e-3
-    rng = np.random.default_rng(i)
-    n, t0 = 2000, i * 33_000
-    idx = rng.choice(weight.size, size=n, p=weight / weight.sum())
-    events = EventWindow(
-        x=(idx % w).astype(np.uint16),
-        y=(idx // w).astype(np.uint16),
-        t=np.sort(rng.integers(t0, t0 + 33_000, n)).astype(np.int64),
-        p=rng.integers(0, 2, n).astype(np.int8),
-        t_start=t0,
-        t_end=t0 + 33_000,
-    )
+    events = edge_events(gray, i, 2000)
     thermal = (3000.0 + 40.0 * gray).astype(np.uint16)
     return Frame(rgb=rgb, thermal=thermal, events=events, timestamp=0.1 * i, size=(h, w))
 

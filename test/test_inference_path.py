@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
+from edge_events import edge_events
 
 from mamba_tracking_ros.model import build_model  # noqa: E402
 from mamba_tracking_ros.model.event_representation import (  # noqa: E402
@@ -22,7 +23,6 @@ from mamba_tracking_ros.model.event_representation import (  # noqa: E402
 )
 from mamba_tracking_ros.model.types import TrackMemory  # noqa: E402
 from mamba_tracking_ros.tracking import Frame, Tracker, TrackerConfig  # noqa: E402
-from mamba_tracking_ros.tracking.frame import EventWindow  # noqa: E402
 from mamba_tracking_ros.tracking.geometry import (  # noqa: E402
     DeviceEventWindow,
     box_iou,
@@ -50,20 +50,7 @@ def scene(i: int, events: bool = True) -> Frame:
     rgb = np.ascontiguousarray(BASE[y0 : y0 + H, x0 : x0 + W])
     window = None
     if events:
-        gray = rgb.astype(np.float64).mean(axis=-1)
-        gy, gx = np.gradient(gray)
-        weight = np.hypot(gx, gy).ravel() + 1e-3
-        rng = np.random.default_rng(i)
-        n, t0 = 3000, i * 33_000
-        idx = rng.choice(weight.size, size=n, p=weight / weight.sum())
-        window = EventWindow(
-            x=(idx % W).astype(np.uint16),
-            y=(idx // W).astype(np.uint16),
-            t=np.sort(rng.integers(t0, t0 + 33_000, n)).astype(np.int64),
-            p=rng.integers(0, 2, n).astype(np.int8),
-            t_start=t0,
-            t_end=t0 + 33_000,
-        )
+        window = edge_events(rgb.astype(np.float64).mean(axis=-1), i, 3000)
     return Frame(rgb=rgb, events=window, timestamp=0.1 * i)
 
 

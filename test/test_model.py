@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 
 import pytest
 import torch
+from tiny_model import SUBSETS, make_inputs
 
 from mamba_tracking_ros.model import (
     CheckpointError,
-    ModelConfig,
     MultimodalMambaTracker,
     TrackMemory,
     build_model,
     load_model_config,
     save_checkpoint,
 )
-
-SUBSETS = [c for r in (1, 2, 3) for c in itertools.combinations(("rgb", "thermal", "events"), r)]
-
-
-def make_inputs(cfg: ModelConfig, modalities, size: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Deterministic random crops for the given modalities at one spatial size."""
-    g = torch.Generator().manual_seed(seed)
-    out = {}
-    if "rgb" in modalities:
-        out["rgb"] = torch.rand(1, 3, size, size, generator=g) * 255
-    if "thermal" in modalities:
-        out["thermal"] = torch.rand(1, 1, size, size, generator=g)
-    if "events" in modalities:
-        out["events"] = torch.randn(1, cfg.event_channels, size, size, generator=g).clamp(min=0)
-    return out
 
 
 @pytest.fixture

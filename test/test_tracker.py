@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
+from edge_events import edge_events
 
 from mamba_tracking_ros.model import build_model  # noqa: E402
 from mamba_tracking_ros.tracking import Frame, SearchMode, Tracker, TrackResult, TrackState  # noqa: E402
-from mamba_tracking_ros.tracking.frame import EventWindow  # noqa: E402
 
 H, W = 120, 160
 BOX = (60.0, 30.0, 40.0, 36.0)
@@ -37,20 +37,7 @@ def scene(
     if "thermal" in modalities:
         parts["thermal"] = (3000.0 + 40.0 * gray).astype(np.uint16)  # raw 16-bit counts
     if "events" in modalities:
-        gy, gx = np.gradient(gray)
-        weight = np.hypot(gx, gy).ravel() + 1e-3
-        rng = np.random.default_rng(i)
-        n = 3000
-        idx = rng.choice(weight.size, size=n, p=weight / weight.sum())
-        t0 = int(i * 33_000)
-        parts["events"] = EventWindow(
-            x=(idx % W).astype(np.uint16),
-            y=(idx // W).astype(np.uint16),
-            t=np.sort(rng.integers(t0, t0 + 33_000, n)).astype(np.int64),
-            p=rng.integers(0, 2, n).astype(np.int8),
-            t_start=t0,
-            t_end=t0 + 33_000,
-        )
+        parts["events"] = edge_events(gray, i, 3000)
     return Frame(**parts, timestamp=0.1 * i if timestamp is None else timestamp, size=(H, W))
 
 
