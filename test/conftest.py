@@ -30,6 +30,16 @@ def tiny_cfg():
     return ModelConfig(**TINY_MODEL)
 
 
+@pytest.fixture(scope="module")
+def small_net() -> torch.nn.Module:
+    """The ``small`` network with its shipped weights (the seed fixes any randomly initialised part), one per
+    test module."""
+    from mamba_tracking_ros.model import build_model
+
+    torch.manual_seed(0)
+    return build_model("small", device="cpu")
+
+
 @pytest.fixture(scope="session")
 def tiny_yaml(tmp_path_factory):
     """The tiny model config as a YAML file (what the CLI's --config and the nodes' ``config`` take)."""

@@ -11,7 +11,6 @@ import pytest
 import skimage.data
 import torch
 
-from mamba_tracking_ros.model import build_model
 from mamba_tracking_ros.tracking import Frame, Tracker, TrackerConfig
 from mamba_tracking_ros.tracking.box_refinement import BoxRefiner, cell_features, grey_image, sample_patch
 
@@ -105,13 +104,6 @@ def test_refinement_options_are_validated() -> None:
             TrackerConfig(**bad)
 
 
-@pytest.fixture(scope="module")
-def net() -> torch.nn.Module:
-    """The small network with its shipped weights."""
-    torch.manual_seed(0)
-    return build_model("small", device="cpu")
-
-
 def pan(i: int, size: tuple[int, int] = (160, 240)) -> Frame:
     """Frame i of a pan over the photo: the content moves by (-2.5, -1.5) pixels per frame."""
     h, w = size
@@ -119,28 +111,30 @@ def pan(i: int, size: tuple[int, int] = (160, 240)) -> Frame:
     return Frame(rgb=np.ascontiguousarray(image), timestamp=0.1 * i)
 
 
-def test_tracker_refines_confident_frames_to_the_pixel(net: torch.nn.Module) -> None:
+def test_tracker_refines_confident_frames_to_the_pixel(small_net: torch.nn.Module) -> None:
     """With the translation filter on, the tracked centre stays within a pixel of the panned target's, and the
     filter is learnt at start; with refinement off it is never built."""
     box = (90.0, 40.0, 60.0, 52.0)
     errors = []
-    tracker = Tracker(model=net, tracker_config={"refine_translation": True, "tau": -2.0})
+    tracker = Tracker(model=small_net, tracker_config={"refine_translation": True, "tau": -2.0})
     tracker.start(pan(0), box)
     assert tracker._refiner.ready
     for i in range(1, 8):
         result = tracker.update(pan(i))
         errors.append(np.linalg.norm(centre(result.box) - (centre(box) + (-2.5 * i, -1.5 * i))))
     assert np.mean(errors) < 1.0, errors
-    plain = Tracker(model=net, tracker_config={"refine_translation": False, "refine_scale": 0.0})
+    plain = Tracker(model=small_net, tracker_config={"refine_translation": False, "refine_scale": 0.0})
     plain.start(pan(0), box)
     plain.update(pan(1))
     assert not plain._refiner.ready
 
 
-def test_refiner_is_relearnt_after_a_size_change_and_skipped_without_images(net: torch.nn.Module) -> None:
+def test_refiner_is_relearnt_after_a_size_change_and_skipped_without_images(
+    small_net: torch.nn.Module,
+) -> None:
     """A lasting image-size change drops the filters (their geometry is in old pixels); a thermal-only frame
     refines on the thermal image."""
-    tracker = Tracker(model=net, tracker_config={"refine_translation": True, "size_change_frames": 1})
+    tracker = Tracker(model=small_net, tracker_config={"refine_translation": True, "size_change_frames": 1})
     tracker.start(pan(0), (90.0, 40.0, 60.0, 52.0))
     assert tracker._refiner.ready
     tracker.update(pan(1, size=(120, 200)))  # filters of the old size would raise here
@@ -152,7 +146,7 @@ def test_refiner_is_relearnt_after_a_size_change_and_skipped_without_images(net:
         refiner = BoxRefiner()
         refiner.start(grey_image(PHOTO), BOX)
         refiner.update(grey_image(PHOTO[:100]), BOX)
-    thermal_tracker = Tracker(model=net, tracker_config={"refine_translation": True})
+    thermal_tracker = Tracker(model=small_net, tracker_config={"refine_translation": True})
     grey = (grey_image(pan(0).rgb) * 60000).astype(np.uint16)
     thermal_tracker.start(Frame(thermal=grey, timestamp=0.0), (90.0, 40.0, 60.0, 52.0))
     assert thermal_tracker._refiner.ready

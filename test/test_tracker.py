@@ -15,7 +15,6 @@ import skimage.data
 import torch
 from edge_events import edge_events
 
-from mamba_tracking_ros.model import build_model  # noqa: E402
 from mamba_tracking_ros.tracking import Frame, SearchMode, Tracker, TrackResult, TrackState  # noqa: E402
 
 H, W = 120, 160
@@ -39,13 +38,6 @@ def scene(
     if "events" in modalities:
         parts["events"] = edge_events(gray, i, 3000)
     return Frame(**parts, timestamp=0.1 * i if timestamp is None else timestamp, size=(H, W))
-
-
-@pytest.fixture(scope="module")
-def net() -> torch.nn.Module:
-    """The small network with the shipped weights (the seed fixes any random init), shared by this module."""
-    torch.manual_seed(0)
-    return build_model("small", device="cpu")
 
 
 def check_result(result: TrackResult, frame: Frame, index: int) -> None:
@@ -74,9 +66,9 @@ SUBSETS = [
 @pytest.mark.parametrize("modalities", SUBSETS, ids=["+".join(s) for s in SUBSETS])
 @pytest.mark.parametrize("init", ["box", "text", "both"])
 def test_start_and_update_for_each_modality_subset(
-    net: torch.nn.Module, modalities: tuple, init: str
+    small_net: torch.nn.Module, modalities: tuple, init: str
 ) -> None:
-    tracker = Tracker(model=net)
+    tracker = Tracker(model=small_net)
     box = BOX if init in ("box", "both") else None
     text = SENTENCE if init in ("text", "both") else None
     frames = [scene(i, modalities) for i in range(3)]
@@ -95,15 +87,15 @@ def test_start_and_update_for_each_modality_subset(
         check_result(result, frame, i)
 
 
-def test_missing_modalities_at_run_time(net: torch.nn.Module) -> None:
-    tracker = Tracker(model=net, tracker_config={"template_update_threshold": 2.0})  # no refresh
+def test_missing_modalities_at_run_time(small_net: torch.nn.Module) -> None:
+    tracker = Tracker(model=small_net, tracker_config={"template_update_threshold": 2.0})  # no refresh
     tracker.start(scene(0, ("rgb", "thermal")), box=BOX)
     assert tracker.template_modalities == ("rgb", "thermal")
     for i, mods in enumerate([("rgb",), ("events",), ("thermal", "events"), ("rgb", "thermal", "events")], 1):
         frame = scene(i, mods)
         check_result(tracker.update(frame), frame, i)
     assert tracker.template_modalities == ("rgb", "thermal")  # events never got a template
-    refreshing = Tracker(model=net, tracker_config={"template_update_threshold": -1.0})
+    refreshing = Tracker(model=small_net, tracker_config={"template_update_threshold": -1.0})
     refreshing.start(scene(0, ("rgb",)), box=BOX)
     refreshing.update(scene(1, ("rgb", "events")))  # events appear: their clip starts from this refresh
     assert refreshing.template_modalities == ("rgb", "events")
@@ -129,13 +121,13 @@ def test_deterministic_with_the_same_seed() -> None:
     assert [r.box for r in other] != [r.box for r in runs[0]]
 
 
-def test_interleaved_trackers_do_not_share_state(net: torch.nn.Module) -> None:
+def test_interleaved_trackers_do_not_share_state(small_net: torch.nn.Module) -> None:
     box_b = (20.0, 60.0, 30.0, 30.0)
-    alone_a = run_sequence(Tracker(model=net), n=4)
-    solo_b = Tracker(model=net)
+    alone_a = run_sequence(Tracker(model=small_net), n=4)
+    solo_b = Tracker(model=small_net)
     alone_b = [solo_b.start(scene(0, ("rgb", "events")), box=box_b, text="a dark patch")]
     alone_b += [solo_b.update(scene(i, ("rgb", "events"))) for i in range(1, 4)]
-    a, b = Tracker(model=net), Tracker(model=net)
+    a, b = Tracker(model=small_net), Tracker(model=small_net)
     mixed_a = [a.start(scene(0), box=BOX, text=SENTENCE)]
     mixed_b = [b.start(scene(0, ("rgb", "events")), box=box_b, text="a dark patch")]
     for i in range(1, 4):
@@ -146,12 +138,14 @@ def test_interleaved_trackers_do_not_share_state(net: torch.nn.Module) -> None:
     assert a.memory is not b.memory
 
 
-def test_set_text_forces_global_search_once(net: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_set_text_forces_global_search_once(
+    small_net: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
-    encode = net.encode_text
-    monkeypatch.setattr(net, "encode_text", lambda s: calls.append(s) or encode(s))
+    encode = small_net.encode_text
+    monkeypatch.setattr(small_net, "encode_text", lambda s: calls.append(s) or encode(s))
     always = {"tau": -1.0, "template_update_threshold": -1.0}  # every frame passes the gate and refreshes
-    tracker = Tracker(model=net, tracker_config=always)
+    tracker = Tracker(model=small_net, tracker_config=always)
     run_sequence(tracker, n=3, text=None)
     assert tracker.next_search_mode == SearchMode.LOCAL
     tracker.set_text("the grey stripes")
@@ -169,17 +163,17 @@ def test_set_text_forces_global_search_once(net: torch.nn.Module, monkeypatch: p
     assert tracker.update(scene(5)).search_mode == SearchMode.GLOBAL
 
 
-def test_gating_states_follow_tau(net: torch.nn.Module) -> None:
-    never = Tracker(model=net, tracker_config={"tau": 1.5, "lost_after": 2})  # kappa <= 1 never passes
+def test_gating_states_follow_tau(small_net: torch.nn.Module) -> None:
+    never = Tracker(model=small_net, tracker_config={"tau": 1.5, "lost_after": 2})  # kappa <= 1 never passes
     first = never.start(scene(0), box=BOX)
     assert first.state == TrackState.TRACKING
     results = [never.update(scene(i)) for i in range(1, 4)]
     assert [r.search_mode for r in results] == [SearchMode.LOCAL, SearchMode.GLOBAL, SearchMode.GLOBAL]
     assert [r.state for r in results] == [TrackState.RELOCALISING, TrackState.LOST, TrackState.LOST]
-    waiting = Tracker(model=net, tracker_config={"tau": 1.5})
+    waiting = Tracker(model=small_net, tracker_config={"tau": 1.5})
     states = [waiting.start(scene(0), text=SENTENCE).state] + [waiting.update(scene(i)).state for i in (1, 2)]
     assert states == [TrackState.WAITING_FOR_TARGET] * 3
-    always = Tracker(model=net, tracker_config={"tau": -1.0})
+    always = Tracker(model=small_net, tracker_config={"tau": -1.0})
     results = run_sequence(always, n=4)
     assert all(r.state == TrackState.TRACKING for r in results)
     assert all(r.search_mode == SearchMode.LOCAL for r in results)
@@ -187,15 +181,15 @@ def test_gating_states_follow_tau(net: torch.nn.Module) -> None:
 
 @pytest.mark.parametrize("threshold", [-1.0, 1.0, 1.5])
 def test_template_refresh_only_above_threshold(
-    net: torch.nn.Module, monkeypatch: pytest.MonkeyPatch, threshold: float
+    small_net: torch.nn.Module, monkeypatch: pytest.MonkeyPatch, threshold: float
 ) -> None:
     embeds = []
-    embed = net.embed_images
+    embed = small_net.embed_images
     monkeypatch.setattr(
-        net, "embed_images", lambda images, role="template": embeds.append(role) or embed(images, role)
+        small_net, "embed_images", lambda images, role="template": embeds.append(role) or embed(images, role)
     )
     tracker = Tracker(
-        model=net, tracker_config={"template_update_threshold": threshold, "template_clip_len": 2}
+        model=small_net, tracker_config={"template_update_threshold": threshold, "template_clip_len": 2}
     )
     tracker.start(scene(0), box=BOX, text=SENTENCE)
     initial = tracker.template_tokens("rgb").clone()
@@ -215,9 +209,9 @@ def test_template_refresh_only_above_threshold(
         assert torch.equal(tracker.template_tokens("rgb"), initial)
 
 
-def test_template_refresh_interval(net: torch.nn.Module) -> None:
+def test_template_refresh_interval(small_net: torch.nn.Module) -> None:
     config = {"template_update_threshold": -1.0, "template_update_interval": 3}
-    tracker = Tracker(model=net, tracker_config=config)
+    tracker = Tracker(model=small_net, tracker_config=config)
     tracker.start(scene(0, ("rgb",)), box=BOX)
     counts = []
     for i in range(1, 8):
@@ -226,20 +220,20 @@ def test_template_refresh_interval(net: torch.nn.Module) -> None:
     assert counts == [0, 0, 1, 1, 1, 2, 2]  # frames 3 and 6: three frames after the start / last refresh
 
 
-def test_text_only_start_seeds_the_template(net: torch.nn.Module) -> None:
-    seeded = Tracker(model=net, tracker_config={"tau": -1.0, "template_update_threshold": -1.0})
+def test_text_only_start_seeds_the_template(small_net: torch.nn.Module) -> None:
+    seeded = Tracker(model=small_net, tracker_config={"tau": -1.0, "template_update_threshold": -1.0})
     assert seeded.start(scene(0), text=SENTENCE).state == TrackState.TRACKING
     assert seeded.template_modalities == ("rgb", "thermal", "events")
     plain = Tracker(
-        model=net, tracker_config={"template_update_threshold": -1.0, "seed_template_from_text": False}
+        model=small_net, tracker_config={"template_update_threshold": -1.0, "seed_template_from_text": False}
     )
     plain.start(scene(0), text=SENTENCE)
     plain.update(scene(1))
     assert plain.template_modalities == ()
 
 
-def test_reset_returns_to_a_fresh_tracker(net: torch.nn.Module) -> None:
-    tracker = Tracker(model=net)
+def test_reset_returns_to_a_fresh_tracker(small_net: torch.nn.Module) -> None:
+    tracker = Tracker(model=small_net)
     run_sequence(tracker, n=3)
     tracker.reset()
     assert tracker.state == TrackState.IDLE and tracker.text is None and tracker.frame_index == -1
@@ -247,11 +241,13 @@ def test_reset_returns_to_a_fresh_tracker(net: torch.nn.Module) -> None:
     assert tracker.confidence_memory is None and tracker.template_refreshes == 0
     with pytest.raises(RuntimeError):
         tracker.update(scene(0))
-    assert run_sequence(tracker, n=3) == run_sequence(Tracker(model=net), n=3)
+    assert run_sequence(tracker, n=3) == run_sequence(Tracker(model=small_net), n=3)
 
 
-def test_time_going_backwards_resets_memory(net: torch.nn.Module, caplog: pytest.LogCaptureFixture) -> None:
-    looped, manual, plain = (Tracker(model=net) for _ in range(3))
+def test_time_going_backwards_resets_memory(
+    small_net: torch.nn.Module, caplog: pytest.LogCaptureFixture
+) -> None:
+    looped, manual, plain = (Tracker(model=small_net) for _ in range(3))
     for tracker in (looped, manual, plain):
         run_sequence(tracker, n=3)
     manual.reset_memory()  # what a backwards timestamp must trigger
@@ -268,8 +264,8 @@ def test_time_going_backwards_resets_memory(net: torch.nn.Module, caplog: pytest
     assert any(not torch.equal(s, looped.memory.states[k]) for k, s in plain.memory.states.items())
 
 
-def test_bad_start_arguments_name_the_field(net: torch.nn.Module) -> None:
-    tracker = Tracker(model=net)
+def test_bad_start_arguments_name_the_field(small_net: torch.nn.Module) -> None:
+    tracker = Tracker(model=small_net)
     frame = scene(0)
     for kwargs, field in [
         ({}, "box"),
@@ -290,20 +286,20 @@ def test_bad_start_arguments_name_the_field(net: torch.nn.Module) -> None:
         tracker.update(frame)
 
 
-def test_thermal_of_another_size_is_resized_only_when_allowed(net: torch.nn.Module) -> None:
+def test_thermal_of_another_size_is_resized_only_when_allowed(small_net: torch.nn.Module) -> None:
     full = scene(0, ("rgb", "thermal"))
     small = Frame(rgb=full.rgb, thermal=np.ascontiguousarray(full.thermal[::2, ::2]))
     with pytest.raises(ValueError, match="^thermal"):
-        Tracker(model=net, tracker_config={"resize_thermal_to_rgb": False}).start(small, box=BOX)
-    tracker = Tracker(model=net)  # resizing is the default
+        Tracker(model=small_net, tracker_config={"resize_thermal_to_rgb": False}).start(small, box=BOX)
+    tracker = Tracker(model=small_net)  # resizing is the default
     check_result(tracker.start(small, box=BOX), small, 0)
     check_result(tracker.update(small), small, 1)
 
 
-def test_device_auto_and_shared_model_arguments(net: torch.nn.Module) -> None:
-    assert Tracker(model=net).device == next(net.parameters()).device
+def test_device_auto_and_shared_model_arguments(small_net: torch.nn.Module) -> None:
+    assert Tracker(model=small_net).device == next(small_net.parameters()).device
     with pytest.raises(ValueError, match="^checkpoint"):
-        Tracker(model=net, checkpoint="weights.pt")
+        Tracker(model=small_net, checkpoint="weights.pt")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -315,12 +311,14 @@ def test_tracker_runs_on_cuda() -> None:
         check_result(result, scene(i), i)
 
 
-def test_local_size_update_moves_towards_the_prediction_by_rate_times_score(net: torch.nn.Module) -> None:
+def test_local_size_update_moves_towards_the_prediction_by_rate_times_score(
+    small_net: torch.nn.Module,
+) -> None:
     """size_update_rate damps w,h (SiamRPN-style) in LOCAL mode; the predicted centre is kept (the DSST
     refinement, a later step that moves and rescales the damped box, is off here)."""
     plain = {"tau": -1.0, "refine_translation": False, "refine_scale": 0.0}
-    raw = Tracker(model=net, tracker_config={**plain, "size_update_rate": 1.0})
-    damped = Tracker(model=net, tracker_config={**plain, "size_update_rate": 0.4})
+    raw = Tracker(model=small_net, tracker_config={**plain, "size_update_rate": 1.0})
+    damped = Tracker(model=small_net, tracker_config={**plain, "size_update_rate": 0.4})
     for tracker in (raw, damped):
         tracker.start(scene(0, ("rgb",)), box=BOX)
     a = raw.update(scene(1, ("rgb",)))
@@ -333,4 +331,4 @@ def test_local_size_update_moves_towards_the_prediction_by_rate_times_score(net:
     assert b.box[0] + b.box[2] / 2 == pytest.approx(a.box[0] + a.box[2] / 2, rel=1e-5)
     assert b.box[1] + b.box[3] / 2 == pytest.approx(a.box[1] + a.box[3] / 2, rel=1e-5)
     with pytest.raises(ValueError, match="size_update_rate"):
-        Tracker(model=net, tracker_config={"size_update_rate": 1.5})
+        Tracker(model=small_net, tracker_config={"size_update_rate": 1.5})

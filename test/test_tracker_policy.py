@@ -11,7 +11,6 @@ import pytest
 import skimage.data
 import torch
 
-from mamba_tracking_ros.model import build_model  # noqa: E402
 from mamba_tracking_ros.tracking import Frame, SearchMode, Tracker, TrackerConfig, TrackState  # noqa: E402
 from mamba_tracking_ros.tracking.confidence import MarginConfidence  # noqa: E402
 from mamba_tracking_ros.tracking.geometry import size_change_penalty  # noqa: E402
@@ -26,13 +25,6 @@ def scene(i: int) -> Frame:
     """Frame i of a pan over the photo (RGB only)."""
     y0, x0 = 40 + 2 * i, 60 + 3 * i
     return Frame(rgb=np.ascontiguousarray(BASE[y0 : y0 + H, x0 : x0 + W]), timestamp=0.1 * i)
-
-
-@pytest.fixture(scope="module")
-def net() -> torch.nn.Module:
-    """The small network with its shipped weights."""
-    torch.manual_seed(0)
-    return build_model("small", device="cpu")
 
 
 def test_policy_options_are_validated() -> None:
@@ -84,9 +76,9 @@ def test_margin_on_prior_values_lets_the_centred_target_win_a_near_tie() -> None
         conf.evaluate(scores, boxes, np.array([0]), margin_values=ranked[:2])
 
 
-def test_relocalise_after_keeps_searching_locally_for_n_low_frames(net: torch.nn.Module) -> None:
+def test_relocalise_after_keeps_searching_locally_for_n_low_frames(small_net: torch.nn.Module) -> None:
     """relocalise_after = 3: the first three ambiguous frames search locally, the later ones globally."""
-    tracker = Tracker(model=net, tracker_config={"tau": NEVER, "relocalise_after": 3, "lost_after": 10})
+    tracker = Tracker(model=small_net, tracker_config={"tau": NEVER, "relocalise_after": 3, "lost_after": 10})
     tracker.start(scene(0), box=BOX)
     results = [tracker.update(scene(i)) for i in range(1, 6)]
     assert [r.search_mode for r in results] == [SearchMode.LOCAL] * 3 + [SearchMode.GLOBAL] * 2
@@ -94,10 +86,10 @@ def test_relocalise_after_keeps_searching_locally_for_n_low_frames(net: torch.nn
 
 
 @pytest.mark.parametrize("policy", ["hold", "predict"])
-def test_ambiguous_frames_report_the_held_box_not_a_jump(net: torch.nn.Module, policy: str) -> None:
+def test_ambiguous_frames_report_the_held_box_not_a_jump(small_net: torch.nn.Module, policy: str) -> None:
     """Below tau, 'hold' reports the last box (no motion learnt here) while 'candidate' reports the peak."""
-    held = Tracker(model=net, tracker_config={"tau": NEVER, "low_confidence_box": policy})
-    jumpy = Tracker(model=net, tracker_config={"tau": NEVER, "low_confidence_box": "candidate"})
+    held = Tracker(model=small_net, tracker_config={"tau": NEVER, "low_confidence_box": policy})
+    jumpy = Tracker(model=small_net, tracker_config={"tau": NEVER, "low_confidence_box": "candidate"})
     held.start(scene(0), box=BOX)
     jumpy.start(scene(0), box=BOX)
     for i in range(1, 4):
@@ -106,9 +98,9 @@ def test_ambiguous_frames_report_the_held_box_not_a_jump(net: torch.nn.Module, p
     assert b.box != pytest.approx(BOX)  # the candidate path does move: the comparison can fail
 
 
-def test_motion_model_moves_the_search_window_with_the_target(net: torch.nn.Module) -> None:
+def test_motion_model_moves_the_search_window_with_the_target(small_net: torch.nn.Module) -> None:
     """After confident frames the velocity is the EWMA of centre displacements; the next window follows it."""
-    tracker = Tracker(model=net, tracker_config={"tau": -1.0, "motion_momentum": 0.5})
+    tracker = Tracker(model=small_net, tracker_config={"tau": -1.0, "motion_momentum": 0.5})
     tracker.start(scene(0), box=BOX)
     centres = []
     for i in range(1, 4):
@@ -127,10 +119,10 @@ def test_motion_model_moves_the_search_window_with_the_target(net: torch.nn.Modu
     assert window.y0 + window.side / 2 == pytest.approx(predicted[1] + predicted[3] / 2, abs=1.0)
 
 
-def test_memory_is_not_carried_through_low_confidence_frames(net: torch.nn.Module) -> None:
+def test_memory_is_not_carried_through_low_confidence_frames(small_net: torch.nn.Module) -> None:
     """memory_update_min_kappa above any kappa keeps the start frame's SSM state; the default replaces it."""
-    gated = Tracker(model=net, tracker_config={"tau": NEVER, "memory_update_min_kappa": 1.0})
-    free = Tracker(model=net, tracker_config={"tau": NEVER})
+    gated = Tracker(model=small_net, tracker_config={"tau": NEVER, "memory_update_min_kappa": 1.0})
+    free = Tracker(model=small_net, tracker_config={"tau": NEVER})
     gated.start(scene(0), box=BOX)
     free.start(scene(0), box=BOX)
     before = {k: v.clone() for k, v in gated.memory.states.items()}
@@ -141,9 +133,9 @@ def test_memory_is_not_carried_through_low_confidence_frames(net: torch.nn.Modul
     assert any(not torch.equal(before[k], v) for k, v in free.memory.states.items())
 
 
-def test_one_odd_sized_frame_is_not_tracked_and_the_track_goes_on(net: torch.nn.Module) -> None:
+def test_one_odd_sized_frame_is_not_tracked_and_the_track_goes_on(small_net: torch.nn.Module) -> None:
     """One 64x48 frame in a 160x120 stream: LOST with the lowest confidence, the track itself unchanged."""
-    tracker = Tracker(model=net, tracker_config={"tau": -1.0})
+    tracker = Tracker(model=small_net, tracker_config={"tau": -1.0})
     tracker.start(scene(0), box=BOX)
     tracker.update(scene(1))
     box, memory = tracker._box, {k: v.clone() for k, v in tracker.memory.states.items()}
@@ -159,9 +151,9 @@ def test_one_odd_sized_frame_is_not_tracked_and_the_track_goes_on(net: torch.nn.
     assert back.state == TrackState.TRACKING and back.note == "" and back.modalities == ("rgb",)
 
 
-def test_a_lasting_size_change_rescales_the_box_and_relocalises(net: torch.nn.Module) -> None:
+def test_a_lasting_size_change_rescales_the_box_and_relocalises(small_net: torch.nn.Module) -> None:
     """size_change_frames frames in a row of a new size: adopted, box rescaled, memory reset, global."""
-    tracker = Tracker(model=net, tracker_config={"tau": -1.0, "size_change_frames": 2})
+    tracker = Tracker(model=small_net, tracker_config={"tau": -1.0, "size_change_frames": 2})
     tracker.start(scene(0), box=BOX)
     tracker.update(scene(1))
 
@@ -207,7 +199,9 @@ def test_colour_histogram_and_similarity() -> None:
         TrackerConfig(appearance_weight=-1.0)
 
 
-def test_appearance_reranking_keeps_the_target_against_a_brighter_look_alike(net: torch.nn.Module) -> None:
+def test_appearance_reranking_keeps_the_target_against_a_brighter_look_alike(
+    small_net: torch.nn.Module,
+) -> None:
     """Two same-shape objects, the target red and a look-alike blue: the tracker's colour factor reverses a
     ranking that favours the blue one (the factor multiplies the ranking map and the margin values)."""
     from mamba_tracking_ros.tracking.tracker import APPEARANCE_CELLS
@@ -218,7 +212,9 @@ def test_appearance_reranking_keeps_the_target_against_a_brighter_look_alike(net
     canvas[40:70, 50:70] = (220, 40, 40)
     canvas[40:70, 95:115] = (40, 40, 220)
     frame = Frame(rgb=canvas, timestamp=0.0)
-    on = Tracker(model=net, tracker_config={"appearance_weight": 5.0, "tau": -1.0, "window_influence": 0.0})
+    on = Tracker(
+        model=small_net, tracker_config={"appearance_weight": 5.0, "tau": -1.0, "window_influence": 0.0}
+    )
     on.start(frame, box=target)
     red_hist_sims = on._appearance.similarity(canvas, [target, other])
     assert red_hist_sims[0] > 0.9 > 0.1 > red_hist_sims[1]
@@ -260,7 +256,7 @@ def test_gradient_histogram_tells_texture_apart_and_tolerates_a_shift() -> None:
         TrackerConfig(texture_weight=-0.5)
 
 
-def test_unchecked_cells_cannot_overtake_checked_ones(net: torch.nn.Module) -> None:
+def test_unchecked_cells_cannot_overtake_checked_ones(small_net: torch.nn.Module) -> None:
     """With appearance_floor_rest, a cell outside the checked top cells gets the lowest checked factor, so
     a penalised look-alike region cannot hand the pick to an unchecked cell; without it, it keeps 1."""
     from mamba_tracking_ros.tracking.tracker import APPEARANCE_CELLS
@@ -272,7 +268,7 @@ def test_unchecked_cells_cannot_overtake_checked_ones(net: torch.nn.Module) -> N
     factors = []
     for floor in (False, True):
         tracker = Tracker(
-            model=net, tracker_config={"appearance_weight": 5.0, "appearance_floor_rest": floor}
+            model=small_net, tracker_config={"appearance_weight": 5.0, "appearance_floor_rest": floor}
         )
         tracker.start(frame, box=(50, 40, 20, 30))
         window = tracker._search_window(tracker._prepare(frame), SearchMode.LOCAL)
@@ -294,13 +290,15 @@ def test_unchecked_cells_cannot_overtake_checked_ones(net: torch.nn.Module) -> N
         ("always", True, ["rgb", "thermal"]),
     ],
 )
-def test_thermal_appearance_checks_the_thermal_image(net: torch.nn.Module, mode, with_rgb, expected) -> None:
+def test_thermal_appearance_checks_the_thermal_image(
+    small_net: torch.nn.Module, mode, with_rgb, expected
+) -> None:
     """``thermal_appearance`` decides which images the colour / texture check reads; the thermal one is the
     frame's thermal image mapped to grey like the network's input (hot target bright)."""
     thermal = np.full((H, W), 3000, np.uint16)
     thermal[30:66, 60:100] = 9000  # the hot target under BOX
     frame = Frame(rgb=scene(0).rgb if with_rgb else None, thermal=thermal, timestamp=0.0)
-    tracker = Tracker(model=net, tracker_config={"thermal_appearance": mode})
+    tracker = Tracker(model=small_net, tracker_config={"thermal_appearance": mode})
     prep = tracker._prepare(frame)
     pairs = tracker._appearance_images(prep)
     names = ["thermal" if model is tracker._thermal_appearance else "rgb" for model, _ in pairs]
