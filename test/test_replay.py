@@ -94,3 +94,41 @@ def test_replay_rejects_bad_input(tmp_path, capsys):
         parse_sentence_at("soon:go")
     with pytest.raises(ValueError, match="rate"):
         ReplayOptions(rate=-1)
+
+
+def test_lockstep_waits_for_the_command_not_for_any_status(rclpy_context) -> None:
+    """A command counts as applied only when a status shows its effect (new target id, or one more rejected
+    command); the input-timeout status that a slow tracker publishes meanwhile does not let the next frame
+    overtake the command (seen under load: the box applied one frame late)."""
+    import rclpy
+    from rclpy.serialization import serialize_message
+
+    from mamba_tracking_ros.apps.replay import _Recorder
+    from mamba_tracking_ros.ros_adapters.bags import message_class
+
+    status_type = "mamba_tracking_msgs/msg/TrackStatus"
+    status_cls = message_class(status_type)
+    node = rclpy.create_node("replay_ack_probe", context=rclpy_context)
+    try:
+        recorder = _Recorder(node, {"/tracker/status": status_type})
+
+        def status(track_id: str, rejected: int = 0, state: str = "waiting_for_target") -> None:
+            """Feed one TrackStatus through the recorder's raw-message callback."""
+            msg = status_cls(state=state, track_id=track_id, commands_rejected=rejected)
+            recorder._on("/tracker/status", serialize_message(msg))
+
+        status("target-0")
+        box = recorder.acknowledged(None)
+        status("target-0", state="no_input")  # the input timeout, not the box
+        assert not box()
+        status("target-1")  # the box applied: new target id
+        assert box()
+        sentence = recorder.acknowledged("the red cup")
+        status("target-1", rejected=1)  # rejected: the target is kept, the reject count grows
+        assert sentence()
+        relocalise = recorder.acknowledged(" Relocalise ")  # keeps the target: any later status
+        assert not relocalise()
+        status("target-1", rejected=1, state="relocalising")
+        assert relocalise()
+    finally:
+        node.destroy_node()
