@@ -205,6 +205,18 @@ for _cells in (0.5, 1.0, 2.0):
         f"the filter's centre ignored when over {_cells:g} search cell(s) from the network's",
     )
 
+#: ``--grid exposure``: software auto-exposure of dark RGB frames (``rgb_gain_max``) on the shipped config.
+EXPOSURE_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
+    "no gain (shipped 2026-12-05)": ({"rgb_gain_max": 1.0}, "config/small.yaml with the DSST refinement"),
+    **{
+        f"gain up to {g:g}": (
+            {"rgb_gain_max": float(g)},
+            f"dark frames brought back to the start frame's level, at most x{g:g}",
+        )
+        for g in (4, 8, 16, 32)
+    },
+}
+
 #: The variant grids: name -> (variants, the reference row the deltas are taken against).
 GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     "policy": (VARIANTS, "old policy (02a33bc)"),
@@ -220,6 +232,7 @@ GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
         {name: ({**BEFORE_REFINE, **change}, what) for name, (change, what) in REFINE_CHANGES.items()},
         "no refinement",
     ),
+    "exposure": (EXPOSURE_CHANGES, "no gain (shipped 2026-12-05)"),
 }
 
 
@@ -327,9 +340,13 @@ def write_table(
         if grid == "policy":
             change = CHANGES[name][0] if name in CHANGES else {}
         else:
-            change = {"shipped": SHIPPED_CHANGES, "current": CURRENT_CHANGES, "refine": REFINE_CHANGES}[grid][
-                name
-            ][0]
+            grids = {
+                "shipped": SHIPPED_CHANGES,
+                "current": CURRENT_CHANGES,
+                "refine": REFINE_CHANGES,
+                "exposure": EXPOSURE_CHANGES,
+            }
+            change = grids[grid][name][0]
             if grid == "current" and name != first:
                 change = {k: v for k, v in change.items() if k not in CURRENT_CHANGES[first][0]} or change
         knobs = ", ".join(f"{k}={v}" for k, v in change.items()) or "—"
@@ -366,7 +383,8 @@ def main() -> int:
         choices=sorted(GRIDS),
         default="policy",
         help="policy: each change on the policy of 02a33bc; shipped: on the 2026-12-04 config; "
-        "current: on config/small.yaml as it ships now",
+        "current: on config/small.yaml of 2026-12-05 afternoon; refine: the DSST box refinement; "
+        "exposure: software auto-exposure on the shipped config",
     )
     p.add_argument("--table-only", action="store_true", help="only rewrite ablation.md from ablation.jsonl")
     args = p.parse_args()

@@ -311,3 +311,33 @@ def test_thermal_appearance_checks_the_thermal_image(
         assert tracker._thermal_appearance.ready  # set at start from the thermal image
     with pytest.raises(ValueError, match="thermal_appearance"):
         TrackerConfig(thermal_appearance="sometimes")
+
+
+def dimmed(frame: Frame, factor: float) -> Frame:
+    """The frame's RGB scaled by ``factor`` (a darker exposure of the same scene)."""
+    rgb = np.clip(frame.rgb.astype(np.float32) * factor + 0.5, 0, 255).astype(np.uint8)
+    return Frame(rgb=rgb, timestamp=frame.timestamp)
+
+
+def test_exposure_gain_brings_a_dark_frame_back_to_the_start_frames_level(small_net: torch.nn.Module) -> None:
+    """``rgb_gain_max``: a frame 8x darker than the start frame reaches the network gained back (its search
+    crop close to the bright frame's, not black); a frame about as bright is left alone; the gain is capped;
+    with the option off (1) the dark crop goes in as it is."""
+    bright = scene(1)
+    dark = dimmed(bright, 1 / 8)
+    crops = {}
+    for gain_max in (1.0, 4.0, 16.0):
+        tracker = Tracker(model=small_net, tracker_config={"rgb_gain_max": gain_max})
+        assert tracker._exposure_gain(10.0) == 1.0  # no track yet: no reference exposure
+        tracker.start(scene(0), box=BOX)
+        window = tracker._search_window(tracker._prepare(bright), SearchMode.LOCAL)
+        for name, frame in (("bright", bright), ("dark", dark), ("dim", dimmed(bright, 0.9))):
+            crops[gain_max, name] = tracker._crops(tracker._prepare(frame), window)["rgb"].float()
+    reference = crops[16.0, "bright"]
+    assert torch.equal(crops[1.0, "bright"], reference) and torch.equal(crops[16.0, "dim"], crops[1.0, "dim"])
+    error = (crops[16.0, "dark"] - reference).abs().mean().item()
+    assert error < 0.1 * reference.mean().item(), error  # back to about the bright frame's values
+    assert crops[4.0, "dark"].mean().item() == pytest.approx(reference.mean().item() / 2, rel=0.1)  # capped
+    assert crops[1.0, "dark"].mean().item() == pytest.approx(reference.mean().item() / 8, rel=0.1)
+    with pytest.raises(ValueError, match="rgb_gain_max"):
+        TrackerConfig(rgb_gain_max=0.5)

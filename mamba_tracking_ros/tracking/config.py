@@ -77,6 +77,9 @@ class TrackerConfig:
         True  # resize a thermal image of another size (a 640x512 Boson) to the RGB size; False: ValueError
     )
     thermal_percentiles: tuple[float, float] = (1.0, 99.0)  # robust min-max for uint16 / float32 thermal
+    # software auto-exposure: an RGB frame darker than the start frame is gained back to its exposure
+    # (99th-percentile grey) for the network, by at most this factor (1: off; within 1.25x: no gain)
+    rgb_gain_max: float = 1.0
     stats_stride: int = 4  # pixel subsampling for per-frame statistics (thermal percentiles, padding mean)
     size_change_frames: int = 3  # frames in a row of a new image size before the track adopts it (see update)
     # --- inference (see mamba_tracking_ros.tracking.inference)
@@ -93,6 +96,9 @@ class TrackerConfig:
         shift = self.refine_max_shift
         if not (isinstance(shift, (int, float)) and not math.isnan(shift) and shift > 0):
             raise ValueError(f"refine_max_shift: must be a positive number or .inf, got {shift!r}")
+        gain = self.rgb_gain_max
+        if not (isinstance(gain, (int, float)) and math.isfinite(gain) and 1.0 <= gain <= 256.0):
+            raise ValueError(f"rgb_gain_max: must be in [1, 256] (1: off), got {gain!r}")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):

@@ -98,7 +98,12 @@ class _Prepared:
     transforms: dict[str, tuple[float, float, tuple[float, float] | None]]  # scale, offset, clamp
     pads: dict[str, Any]
     thermal_norm: tuple[float, float] = (1.0, 0.0)  # thermal value -> [0, 1]: scale, offset (before clamping)
+    rgb_level: float | None = None  # RGB exposure level: 99th-percentile grey (when rgb_gain_max > 1)
     grey: np.ndarray | None = None  # the box refiner's grey image, made on first use (see Tracker._grey)
+
+
+#: Frames less than this much darker than the start frame keep their exposure (no gain below it).
+RGB_GAIN_DEADBAND = 1.25
 
 
 class _TemplateClip:
@@ -290,6 +295,7 @@ class Tracker:
         self._thermal_appearance.reset()
         self._refiner.reset()
         self._image_size: tuple[int, int] | None = None  # (width, height) of the track's frames
+        self._rgb_level: float | None = None  # the start frame's RGB exposure level (rgb_gain_max > 1)
         self._size_changes = 0  # consecutive frames of another size (see _size_changed)
 
     def reset_memory(self) -> None:
@@ -345,6 +351,7 @@ class Tracker:
         self._frame_index = 0
         self._last_timestamp = frame.timestamp
         self._image_size = (prep.width, prep.height)
+        self._rgb_level = prep.rgb_level
         if init_box is None:  # sentence only (MVLM template-free): search the whole frame
             return self._track(prep, SearchMode.GLOBAL)
         cfg = self.config
@@ -461,10 +468,16 @@ class Tracker:
         transforms: dict[str, tuple[float, float, tuple[float, float] | None]] = {}
         pads: dict[str, Any] = {}
         on_device = self.device.type != "cpu"  # CUDA: upload each image once (pinned), crop on the device
+        rgb_level = None
         if frame.rgb is not None:
             sources["rgb"] = self._engine.upload("rgb", frame.rgb) if on_device else frame.rgb
-            transforms["rgb"] = (1.0, 0.0, None)
-            mean = frame.rgb[::step, ::step].mean(axis=(0, 1))
+            sample = frame.rgb[::step, ::step]
+            gain = 1.0
+            if cfg.rgb_gain_max > 1.0:
+                rgb_level = float(np.percentile(sample.mean(axis=2), 99.0))
+                gain = self._exposure_gain(rgb_level)
+            transforms["rgb"] = (gain, 0.0, (0.0, 255.0)) if gain > 1.0 else (1.0, 0.0, None)
+            mean = sample.mean(axis=(0, 1)) * gain
             pads["rgb"] = mean if cfg.pad_mode == "mean" else np.zeros(3)
         if frame.thermal is not None:
             th = frame.thermal
@@ -495,7 +508,16 @@ class Tracker:
                 DeviceEventWindow.from_window(events, self._engine.upload) if on_device else events
             )
         norm = (scale, offset) if frame.thermal is not None else (1.0, 0.0)
-        return _Prepared(frame, height, width, sources, transforms, pads, norm)
+        return _Prepared(frame, height, width, sources, transforms, pads, norm, rgb_level=rgb_level)
+
+    def _exposure_gain(self, level: float) -> float:
+        """Software auto-exposure for the network's RGB input: the gain that brings a frame darker than the
+        track's start frame back to its exposure (99th-percentile grey), at most ``rgb_gain_max``; 1 when the
+        frame is as bright or brighter, or before a track has started."""
+        if self._rgb_level is None:
+            return 1.0
+        gain = self._rgb_level / max(level, 1.0)
+        return min(gain, self.config.rgb_gain_max) if gain > RGB_GAIN_DEADBAND else 1.0
 
     def _upload_thermal(self, thermal: np.ndarray) -> torch.Tensor:
         """A thermal image on the device (uint16 goes up as int16 bits and is widened there to int32)."""
