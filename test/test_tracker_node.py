@@ -639,12 +639,14 @@ def test_malformed_frame_set_logged_once_and_next_one_handled(make_node) -> None
     node, probe = make_node()
     nxt = probe.warm_up()
     bad = [frame_set(nxt + k, encoding="yuv422") for k in range(3)]
-    for msg in bad:
+
+    def rejects() -> int:
+        """Frame sets rejected so far."""
+        return sum(v for k, v in node.bad_input_counts.items() if k.startswith("frame_set"))
+
+    for count, msg in enumerate(bad, start=1):  # one at a time: a newer frame set replaces a waiting one
         probe.frames.publish(msg)
-        time.sleep(0.05)
-    wait_for(
-        lambda: sum(v for k, v in node.bad_input_counts.items() if k.startswith("frame_set")) == 3, "rejects"
-    )
+        wait_for(lambda n=count: rejects() == n, f"reject {count}")
     good = probe.send(frame_set(nxt + 3))
     assert good.frames_dropped >= 3 and all(probe.status_for(m) is None for m in bad)
     lines = probe.logs("frame set rejected")
