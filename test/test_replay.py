@@ -50,6 +50,11 @@ def test_lockstep_replay_records_scores_retargets_and_survives_a_loop(bag_and_co
     assert sorted(det_stamps) == sorted(rgb_stamps * 2)
     statuses = [m for _, m in read_messages(out, ["/tracker/status"])]
     assert len(statuses) >= 2 * n
+    # lock-step loses nothing on the way: every frame's status lists all three of the bag's modalities,
+    # except the run's very first frame set (the synchroniser does not wait for a stream it has never seen)
+    stamped = [s for s in statuses if s.header.stamp.sec * 10**9 + s.header.stamp.nanosec in set(rgb_stamps)]
+    assert len(stamped) == 2 * n
+    assert [list(s.modalities_used) for s in stamped[1:]] == [["rgb", "thermal", "events"]] * (2 * n - 1)
     # metrics like `mamba-tracking eval`, over the frames matched by stamp
     m = result.metrics
     assert m is not None and m["frames"] == n

@@ -530,7 +530,7 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
     The steps: load the bag, start the nodes, make the publishers, spin, play, write the output bag, score.
     """
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
 
     options = options or ReplayOptions()
     bag = Path(bag)
@@ -546,9 +546,12 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
         raise BagError(f"--out {options.out_bag} exists already; choose a new directory")
     context = rclpy.Context()
     rclpy.init(context=context)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    # One single-threaded executor per node, each in its own thread, as if each node had its own process.
+    # (A shared MultiThreadedExecutor busy-waits while the tracker's inference holds its callback group,
+    # rclpy issue 1223; the spinning thread then holds the GIL and each lock-step frame took seconds.)
+    executors: list[Any] = []
     nodes: list[Any] = []
-    spin_thread = None
+    spin_threads: list[threading.Thread] = []
     started = time.monotonic()
     try:
         tracker = _start_nodes(context, layout, options, resolved, nodes)
@@ -557,12 +560,10 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
         out_topics = _output_topics(tracker)
         recorder = _Recorder(player, out_topics)
         publishers, targets = _make_publishers(player, tracker, messages, layout, lockstep)
-        for node in nodes:
-            executor.add_node(node)
         spin_error: list[BaseException] = []
 
-        def spin() -> None:
-            """Spin the executor; keep the exception that ends it (checked by the player)."""
+        def spin(executor: Any) -> None:
+            """Spin one node's executor; keep the exception that ends it (checked by the player)."""
             try:
                 executor.spin()
             except BaseException as exc:  # noqa: BLE001 - reported to the caller below
@@ -570,8 +571,15 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
                 with recorder.cv:
                     recorder.cv.notify_all()
 
-        spin_thread = threading.Thread(target=spin, name="replay_executor", daemon=True)
-        spin_thread.start()
+        for node in nodes:
+            executor = SingleThreadedExecutor(context=context)
+            executor.add_node(node)
+            executors.append(executor)
+            thread = threading.Thread(
+                target=spin, args=(executor,), name=f"replay_{node.get_name()}", daemon=True
+            )
+            spin_threads.append(thread)
+            thread.start()
         _wait_for_discovery(publishers, recorder, roles, options.discovery_timeout_s)
         say(
             f"replay: {bag} ({len(messages)} messages), "
@@ -586,15 +594,16 @@ def replay_bag(bag: str | Path, options: ReplayOptions | None = None) -> ReplayR
             seen = list(recorder.sentences)
         recorded = {t: recorder.counts[t] for t in out_topics}
     finally:
-        executor.shutdown(timeout_sec=2.0)
+        for executor in executors:
+            executor.shutdown(timeout_sec=2.0)
         for node in reversed(nodes):
             close = getattr(node, "close", None)
             if close is not None:
                 close()
             node.destroy_node()
         context.try_shutdown()
-        if spin_thread is not None:
-            spin_thread.join(timeout=5.0)
+        for thread in spin_threads:
+            thread.join(timeout=5.0)
     if options.out_bag is not None:
         _write_out_bag(options, out_topics, recorder)
     ref_stamps = [m.stamp_ns for m in messages if m.role == ref_role] if ref_role else []
