@@ -1,6 +1,7 @@
 """Replay a rosbag2 through the real ingest and tracker nodes on live topics, record the outputs, score them.
 
-How it runs: one rclpy context in this process holds three nodes on a ``MultiThreadedExecutor``: the real
+How it runs: one rclpy context in this process holds three nodes, each spun by its own single-threaded
+executor thread (as if each had its own process): the real
 :class:`~mamba_tracking_ros.nodes.ingest_node.IngestNode`, the real lifecycle
 :class:`~mamba_tracking_ros.nodes.tracker_node.TrackerNode` (configured and activated here; its inference runs
 on its own worker thread) and a player/recorder node. In-process rather than subprocesses because it needs no
