@@ -54,7 +54,7 @@ def test_torchrun_two_ranks_keep_identical_weights(tmp_path):
         "1",
         "--no-progress",
     ]
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
         cmd,
         cwd=root,

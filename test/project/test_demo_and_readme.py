@@ -15,7 +15,7 @@ from tiny_model import write_tiny_yaml
 from mamba_tracking_ros.cli.main import main
 from mamba_tracking_ros.data.demo_sequence import TARGET_IN_STILL, demo_sequence
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_sequence_ground_truth_is_exact():

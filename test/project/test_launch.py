@@ -15,7 +15,7 @@ from rclpy.parameter_client import AsyncParameterClient
 from ros_process import stop_process
 from std_msgs.msg import String
 
-LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "tracking.launch.py"
+LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "tracking.launch.py"
 
 
 def _load_launch_module():

@@ -91,7 +91,7 @@ def test_every_train_flag_is_documented() -> None:
     import re
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
     table = doc[doc.index("| flag |", doc.index("## Flags")) :].split("\n\n")[0]
     documented = set(re.findall(r"`(--[a-z-]+)", table))
     flags = {

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_large_data.xml"
+PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_large_data.xml"
 
 # One process publishes a 640x480 rgb8 image (921,600 bytes) a few times a second; the other counts them.
 _PUBLISHER = """

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "setup_gpu.sh"
 TOOLS = ("bash", "sed", "grep", "awk", "head", "dirname", "cat", "mkdir", "python3", "env")
 

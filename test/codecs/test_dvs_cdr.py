@@ -14,7 +14,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from mamba_tracking_ros.codecs.dvs_cdr import parse_dvs_event_array
 from mamba_tracking_ros.codecs.event_decoding import EventDecodeError
 
-MSG_DIR = Path(__file__).resolve().parents[1] / "interfaces" / "dv_ros2_msgs" / "msg"
+MSG_DIR = Path(__file__).resolve().parents[2] / "interfaces" / "dv_ros2_msgs" / "msg"
 
 
 def random_events(n: int, seed: int) -> tuple[np.ndarray, ...]:

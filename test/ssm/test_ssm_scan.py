@@ -25,7 +25,7 @@ from mamba_tracking_ros.ssm import (
     ssd_scan,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 INF = float("inf")
 
 
