@@ -20,9 +20,9 @@ TORCH_VERSION="2.13.0"
 MAMBA_SSM_VERSION="2.3.2.post1"
 CAUSAL_CONV1D_VERSION="1.7.0"
 BUILD_DEPS=(ninja packaging setuptools wheel einops)
-GPU_TESTS=(test/test_ssm_scan.py test/test_efficientnet_lite.py test/test_stems.py test/test_language.py
-  test/test_tracker.py)
-[ -f test/test_inference_path.py ] && GPU_TESTS+=(test/test_inference_path.py)
+GPU_TESTS=(test/ssm/test_ssm_scan.py test/model/test_efficientnet_lite.py test/model/test_stems.py test/model/test_language.py
+  test/tracking/test_tracker.py)
+[ -f test/tracking/test_inference_path.py ] && GPU_TESTS+=(test/tracking/test_inference_path.py)
 
 WHEELHOUSE=""
 DOWNLOAD_TO=""

@@ -8,7 +8,8 @@
   :class:`~mamba_tracking_ros.tracking.EventWindow` in microseconds).
 
 Message classes are imported inside the functions, so this module imports without the generated interface
-packages being built. Round trips are tested without a running node (test/test_frame_set_conversion.py).
+packages being built. Round trips are tested without a running node
+(test/ros_adapters/test_frame_set_conversion.py).
 """
 
 from __future__ import annotations
