@@ -1,13 +1,15 @@
-"""Classical OpenCV single-object trackers (CSRT, KCF, MIL) as evaluation baselines, RGB + box init only.
+"""Classical OpenCV single-object trackers (CSRT, KCF, MIL) as evaluation baselines, box init on one image.
 
 * CSRT: Lukezic et al., "Discriminative Correlation Filter with Channel and Spatial Reliability", CVPR 2017.
 * KCF: Henriques et al., "High-Speed Tracking with Kernelized Correlation Filters", TPAMI 2015.
 * MIL: Babenko et al., "Visual Tracking with Online Multiple Instance Learning", CVPR 2009.
 
-They come from ``opencv-contrib-python-headless`` (``cv2.TrackerCSRT.create`` ...). They take an RGB frame
-and an initial box; they cannot be started from a sentence and do not read thermal images or events. A frame
-where OpenCV reports failure (``ok == False``, a degenerate or non-finite box, or an exception) keeps the last
-box and is counted in :attr:`OpenCVTracker.lost_frames`; an initialisation that raises is counted in
+They come from ``opencv-contrib-python-headless`` (``cv2.TrackerCSRT.create`` ...). They take one
+HxWx3 uint8 image per frame and an initial box; they cannot be started from a sentence and do not read events.
+They run on the RGB frames, or on the thermal frames shown as grey (:func:`thermal_as_grey_rgb`), so that
+thermal fusion can be compared with a classical tracker on thermal alone. A frame where OpenCV reports failure
+(``ok == False``, a degenerate or non-finite box, or an exception) keeps the last box and is counted in
+:attr:`OpenCVTracker.lost_frames`; an initialisation that raises is counted in
 :attr:`OpenCVTracker.init_failed` and the initial box is then reported on every frame.
 """
 
@@ -19,6 +21,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 BASELINES: tuple[str, ...] = ("csrt", "kcf", "mil")
+#: The single modality a baseline can read, each as one image per frame.
+BASELINE_MODALITIES: tuple[str, ...] = ("rgb", "thermal")
 
 
 def _factories() -> dict[str, Callable[[], object]]:
@@ -36,8 +40,29 @@ def _to_bgr(rgb: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 RGB -> contiguous BGR, as OpenCV expects."""
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         shape = getattr(rgb, "shape", None)
-        raise ValueError(f"rgb: the OpenCV baselines need an HxWx3 uint8 image, got {shape}")
+        raise ValueError(f"image: the OpenCV baselines need an HxWx3 uint8 image, got {shape}")
     return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def thermal_as_grey_rgb(thermal: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.0)) -> np.ndarray:
+    """A thermal frame as HxWx3 uint8 grey for the baselines: uint8 as is; uint16 / float32 stretched between
+    the frame's ``percentiles`` (1st / 99th: the tracker's own thermal normalisation, tracking/frame.py)."""
+    th = np.asarray(thermal)
+    if th.ndim == 3 and th.shape[2] == 1:
+        th = th[:, :, 0]
+    if th.ndim != 2 or th.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ValueError(
+            f"thermal: the baselines need an HxW uint8 / uint16 / float32 image, got {th.dtype} {th.shape}"
+        )
+    if th.dtype == np.uint8:
+        grey = th
+    else:
+        if th.dtype == np.float32 and not np.isfinite(th).all():
+            raise ValueError("thermal: contains NaN or infinite values")
+        lo, hi = np.percentile(th, percentiles)
+        scaled = (th.astype(np.float32) - np.float32(lo)) / np.float32(max(float(hi - lo), 1e-6))
+        grey = (np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
 
 
 def _check_box(box: Sequence[float]) -> tuple[float, float, float, float]:
@@ -52,7 +77,8 @@ def _check_box(box: Sequence[float]) -> tuple[float, float, float, float]:
 
 
 class OpenCVTracker:
-    """One OpenCV baseline track (CSRT / KCF / MIL): init on an RGB frame with a box, then update."""
+    """One OpenCV baseline track (CSRT / KCF / MIL): init on an image (RGB, or thermal as grey) with a box,
+    then update."""
 
     def __init__(self, name: str) -> None:
         """Pick the baseline by name (one of ``BASELINES``)."""

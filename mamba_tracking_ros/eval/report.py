@@ -87,7 +87,7 @@ def render_report(summary: dict[str, Any], plot_dir: str = ".", title: str | Non
         + "; workers share the machine's cores.",
         "",
         "Tracker names: `kind[init|modalities]`. OpenCV baselines (CSRT, KCF, MIL) start from the first "
-        "ground-truth box and read RGB only.",
+        "ground-truth box and read one image: RGB (`[box|rgb]`), or thermal shown as grey (`[box|thermal]`).",
         "",
         "## Overview",
         "",
@@ -102,9 +102,11 @@ def render_report(summary: dict[str, Any], plot_dir: str = ".", title: str | Non
             if t["kind"] == "mamba" and t["init"] == init and tuple(t["modalities"]) == mods:
                 lines.append(_row(t))
         for b in baselines:
-            if init == "text" or "rgb" not in mods:
+            image = b["modalities"][0]
+            if init == "text" or image not in mods:
                 continue
-            note = "box init, RGB only" + ("; ignores the sentence" if init == "both" else "")
+            note = f"box init, {'RGB' if image == 'rgb' else 'thermal'} only"
+            note += "; ignores the sentence" if init == "both" else ""
             lines.append(_row(b, f"{b['name']} ({note})"))
         for item in na:
             if item["init"] == init and item["modalities"] == mod_text:

@@ -8,8 +8,10 @@ and a modality subset, named like ``mamba[box|rgb+thermal]``:
 * Each frame handed to the tracker holds only the requested modalities (the others are not even read). A
   sequence that lacks a requested modality, the sentence (text / both) or a valid first box (box / both) is
   reported with :class:`MissingInputError` before anything runs (or skipped and listed, when asked to).
-* The OpenCV baselines (:mod:`.baselines`) read RGB only and need a box: they run as ``csrt[box|rgb]`` etc.;
-  text-only configs and modality sets without RGB have no baseline row (listed as not applicable).
+* The OpenCV baselines (:mod:`.baselines`) read one image and need a box: they run as ``csrt[box|rgb]`` etc.
+  when a requested modality set holds RGB, and as ``csrt[box|thermal]`` (thermal shown as grey) when one holds
+  thermal, so thermal fusion is compared with a classical tracker on thermal alone; text-only configs and
+  events-only sets have no baseline row (listed as not applicable).
 
 Outputs under the results folder, as pytracking / the LaSOT toolkit write them: ``<slug>/<sequence>.txt`` (one
 ``x,y,w,h`` line per frame, frame 0 included) and ``<slug>/<sequence>_time.txt`` (seconds the tracker spent on
@@ -41,7 +43,12 @@ import numpy as np
 
 from mamba_tracking_ros.constants import INIT_MODES, MODALITIES
 from mamba_tracking_ros.data.datasets import TrackingSequence, open_dataset, read_boxes
-from mamba_tracking_ros.eval.baselines import BASELINES, OpenCVTracker
+from mamba_tracking_ros.eval.baselines import (
+    BASELINE_MODALITIES,
+    BASELINES,
+    OpenCVTracker,
+    thermal_as_grey_rgb,
+)
 from mamba_tracking_ros.eval.metrics import SequenceResult, aggregate, evaluate_sequence, per_attribute
 from mamba_tracking_ros.tracking.frame import Frame
 
@@ -74,7 +81,7 @@ class TrackerSpec:
     modalities: tuple[str, ...] = ("rgb",)
 
     def __post_init__(self) -> None:
-        """Validate the kind, the init mode and the modalities (baselines: box init on RGB only)."""
+        """Validate the kind, the init mode and the modalities (baselines: box init on RGB or on thermal)."""
         if self.kind not in TRACKER_KINDS:
             raise ValueError(
                 f"trackers: unknown tracker {self.kind!r}; expected some of {list(TRACKER_KINDS)}"
@@ -82,9 +89,10 @@ class TrackerSpec:
         if self.init not in INIT_MODES:
             raise ValueError(f"init: unknown init mode {self.init!r}; expected one of {list(INIT_MODES)}")
         object.__setattr__(self, "modalities", parse_modalities(self.modalities))
-        if self.kind != MAMBA and (self.init != "box" or self.modalities != ("rgb",)):
+        single = len(self.modalities) == 1 and self.modalities[0] in BASELINE_MODALITIES
+        if self.kind != MAMBA and (self.init != "box" or not single):
             raise ValueError(
-                f"trackers: the OpenCV baseline {self.kind!r} runs with box init on RGB only, "
+                f"trackers: the OpenCV baseline {self.kind!r} runs with box init on rgb or on thermal, "
                 f"not init={self.init!r} on {'+'.join(self.modalities)}"
             )
 
@@ -120,7 +128,8 @@ class ModelSpec:
 def build_specs(
     kinds: Sequence[str], inits: Sequence[str], modality_sets: Sequence[Sequence[str] | str]
 ) -> tuple[list[TrackerSpec], list[dict[str, str]]]:
-    """Tracker configs for every init mode x modality set (baselines once, as box|rgb) and the N/A list.
+    """Tracker configs for every init mode x modality set (baselines once per image modality: box|rgb when
+    a set holds RGB, box|thermal when one holds thermal) and the N/A list.
 
     The N/A list names each (baseline, init, modality set) combination that has no baseline row and why.
     """
@@ -139,17 +148,16 @@ def build_specs(
         specs += [TrackerSpec(MAMBA, init, mods) for init in inits for mods in sets]
     not_applicable: list[dict[str, str]] = []
     baselines = [k for k in kinds if k != MAMBA]
-    usable = any(init != "text" and "rgb" in mods for init in inits for mods in sets)
+    images = [m for m in BASELINE_MODALITIES if any(i != "text" and m in s for i in inits for s in sets)]
     for kind in baselines:
-        if usable:
-            specs.append(TrackerSpec(kind, "box", ("rgb",)))
+        specs += [TrackerSpec(kind, "box", (m,)) for m in images]
         for init in inits:
             for mods in sets:
                 reason = None
                 if init == "text":
                     reason = "OpenCV trackers need a box: they cannot start from a sentence"
-                elif "rgb" not in mods:
-                    reason = "OpenCV trackers read RGB only"
+                elif not any(m in mods for m in BASELINE_MODALITIES):
+                    reason = "OpenCV trackers read RGB or thermal images, not events"
                 if reason:
                     not_applicable.append(
                         {"tracker": kind, "init": init, "modalities": "+".join(mods), "reason": reason}
@@ -296,13 +304,14 @@ def run_sequence(
         bar.close()
         return SequenceRun(spec.name, seq.name, boxes, times)
     baseline = OpenCVTracker(spec.kind)
+    on_thermal = spec.modalities == ("thermal",)
     for i in range(n):
-        rgb = seq.rgb(i)
+        image = thermal_as_grey_rgb(seq.thermal(i)) if on_thermal else seq.rgb(i)
         t0 = time.perf_counter()
         if i == 0:
-            boxes[i] = baseline.init(rgb, _first_box(seq))
+            boxes[i] = baseline.init(image, _first_box(seq))
         else:
-            boxes[i] = baseline.update(rgb)[0]
+            boxes[i] = baseline.update(image)[0]
         times[i] = time.perf_counter() - t0
         bar.update()
     bar.close()

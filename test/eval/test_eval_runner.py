@@ -20,7 +20,7 @@ from tiny_model import TINY_MODEL  # noqa: E402
 
 from mamba_tracking_ros.cli.main import main  # noqa: E402
 from mamba_tracking_ros.data.event_sim import EventSimulator  # noqa: E402
-from mamba_tracking_ros.eval.baselines import OpenCVTracker  # noqa: E402
+from mamba_tracking_ros.eval.baselines import OpenCVTracker, thermal_as_grey_rgb  # noqa: E402
 from mamba_tracking_ros.eval.metrics import aggregate, evaluate_sequence  # noqa: E402
 from mamba_tracking_ros.eval.runner import (  # noqa: E402
     MissingInputError,
@@ -249,7 +249,7 @@ def test_two_workers_give_the_same_results_as_one(
     one = run_evaluation("project", tree, tmp_path / "one", workers=1, **kwargs)
     two = run_evaluation("project", tree, tmp_path / "two", workers=2, **kwargs)
     names = [t["name"] for t in one["trackers"]]
-    assert names == ["mamba[box|rgb+thermal+events]", "mamba[box|events]", "kcf[box|rgb]"]
+    assert names == ["mamba[box|rgb+thermal+events]", "mamba[box|events]", "kcf[box|rgb]", "kcf[box|thermal]"]
     assert [t["name"] for t in two["trackers"]] == names
     for t1, t2 in zip(one["trackers"], two["trackers"], strict=True):
         for seq in ("seq_a", "seq_b"):
@@ -310,6 +310,7 @@ def test_cli_matrix_and_markdown_report(tree: Path, tmp_path: Path, capsys) -> N
         "mamba[both|rgb]",
         "mamba[both|rgb+thermal]",
         "kcf[box|rgb]",
+        "kcf[box|thermal]",
     ]
     assert summary["model"]["random_init"] is True and "randomly initialised" in out
     assert sorted(summary["sequences"]) == ["seq_a", "seq_b"]
@@ -318,6 +319,8 @@ def test_cli_matrix_and_markdown_report(tree: Path, tmp_path: Path, capsys) -> N
         for mods in ("rgb", "rgb+thermal"):
             section = text.split(f"## Init `{init}`, modalities `{mods}`")[1].split("\n## ")[0]
             assert f"mamba[{init}\\|{mods}]" in section and "kcf[box\\|rgb]" in section
+            # the thermal baseline is shown beside the configs that read thermal, and only there
+            assert ("kcf[box\\|thermal] (box init, thermal only" in section) == ("thermal" in mods)
     assert "ignores the sentence" in text
     links = [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
     assert len(links) == 2
@@ -343,6 +346,43 @@ def test_baseline_failures_keep_the_last_box(kind: str) -> None:
         assert tracker.lost_frames == 1
     with pytest.raises(ValueError, match="box"):
         OpenCVTracker(kind).init(image, (0.0, 0.0, 0.0, 10.0))
+
+
+def test_baselines_on_thermal_track_the_hot_patch(tree: Path) -> None:
+    """csrt[box|thermal] reads the thermal frames (shown as grey) and follows the hot patch; a baseline
+    reading two modalities, or starting from a sentence, is refused."""
+    seqs = plan_evaluation("project", tree, modality_sets=["rgb"]).sequences
+    run = run_sequence(seqs["seq_a"], TrackerSpec("csrt", "box", ("thermal",)))
+    assert aggregate([evaluate_sequence(run.boxes, gt_boxes(tree, "seq_a"))]).auc > 60.0
+    assert run.init_failed is False
+    # it read the thermal frames, not the RGB ones
+    assert not np.array_equal(
+        run.boxes, run_sequence(seqs["seq_a"], TrackerSpec("csrt", "box", ("rgb",))).boxes
+    )
+    with pytest.raises(ValueError, match="rgb or on thermal"):
+        TrackerSpec("csrt", "box", ("rgb", "thermal"))
+    with pytest.raises(ValueError, match="rgb or on thermal"):
+        TrackerSpec("kcf", "text", ("thermal",))
+    with pytest.raises(MissingInputError, match="lacks thermal"):
+        run_sequence(seqs["seq_c"], TrackerSpec("mil", "box", ("thermal",)))
+
+
+def test_thermal_as_grey_rgb_maps_like_the_tracker() -> None:
+    """uint8 thermal is shown as is; uint16 / float32 are stretched between the 1st and 99th percentiles."""
+    th8 = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    out = thermal_as_grey_rgb(th8)
+    assert out.shape == (3, 4, 3) and out.dtype == np.uint8 and (out == th8[:, :, None]).all()
+    th16 = np.linspace(1000, 9000, 101 * 3).reshape(3, 101).astype(np.uint16)
+    grey = thermal_as_grey_rgb(th16)[:, :, 0]
+    assert grey.min() == 0 and grey.max() == 255 and (np.diff(grey.ravel().astype(int)) >= 0).all()
+    assert (thermal_as_grey_rgb(th16.astype(np.float32)) == thermal_as_grey_rgb(th16)).all()
+    for bad in (
+        np.zeros((3, 4, 3), np.uint8),
+        np.zeros((3, 4), np.int32),
+        np.full((3, 4), np.nan, np.float32),
+    ):
+        with pytest.raises(ValueError, match="thermal"):
+            thermal_as_grey_rgb(bad)
 
 
 def test_cli_set_overrides_reach_the_tracker_and_bad_keys_fail_first(
