@@ -217,6 +217,21 @@ EXPOSURE_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
     },
 }
 
+ASPECT_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
+    "aspect with the size (shipped 2026-12-06)": (
+        {"aspect_update_rate": 1.0},
+        "config/small.yaml with refinement and exposure gain",
+    ),
+    **{
+        f"aspect rate {r:g}": (
+            {"aspect_update_rate": float(r)},
+            "this share of the network's aspect-ratio deviation from the start box's is kept"
+            + (" (the start box's aspect ratio always)" if r == 0 else ""),
+        )
+        for r in (0.5, 0.25, 0.1, 0.0)
+    },
+}
+
 #: The variant grids: name -> (variants, the reference row the deltas are taken against).
 GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     "policy": (VARIANTS, "old policy (02a33bc)"),
@@ -233,6 +248,7 @@ GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
         "no refinement",
     ),
     "exposure": (EXPOSURE_CHANGES, "no gain (shipped 2026-12-05)"),
+    "aspect": (ASPECT_CHANGES, "aspect with the size (shipped 2026-12-06)"),
 }
 
 
@@ -345,6 +361,7 @@ def write_table(
                 "current": CURRENT_CHANGES,
                 "refine": REFINE_CHANGES,
                 "exposure": EXPOSURE_CHANGES,
+                "aspect": ASPECT_CHANGES,
             }
             change = grids[grid][name][0]
             if grid == "current" and name != first:
@@ -384,7 +401,8 @@ def main() -> int:
         default="policy",
         help="policy: each change on the policy of 02a33bc; shipped: on the 2026-12-04 config; "
         "current: on config/small.yaml of 2026-12-05 afternoon; refine: the DSST box refinement; "
-        "exposure: software auto-exposure on the shipped config",
+        "exposure: software auto-exposure on the shipped config; aspect: how fast the box's aspect ratio "
+        "follows the network's",
     )
     p.add_argument("--table-only", action="store_true", help="only rewrite ablation.md from ablation.jsonl")
     args = p.parse_args()

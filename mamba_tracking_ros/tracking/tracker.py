@@ -297,6 +297,7 @@ class Tracker:
         self._image_size: tuple[int, int] | None = None  # (width, height) of the track's frames
         self._rgb_level: float | None = None  # the start frame's RGB exposure level (rgb_gain_max > 1)
         self._size_changes = 0  # consecutive frames of another size (see _size_changed)
+        self._aspect_ref: float | None = None  # log(w / h) of the start box (aspect_update_rate < 1)
 
     def reset_memory(self) -> None:
         """Forget the temporal memory only (SSM state and MVLM confidence) and relocalise globally next frame.
@@ -329,6 +330,7 @@ class Tracker:
             self._thermal_appearance.reset()
             self._memory = TrackMemory()
             self._acquired = False
+            self._aspect_ref = None
             self._state = TrackState.WAITING_FOR_TARGET
 
     def start(self, frame: Frame, box: Sequence[float] | None = None, text: str | None = None) -> TrackResult:
@@ -356,6 +358,7 @@ class Tracker:
             return self._track(prep, SearchMode.GLOBAL)
         cfg = self.config
         self._box = clip_box(init_box, prep.width, prep.height, cfg.min_box_size)
+        self._aspect_ref = math.log(init_box[2] / init_box[3])
         self._acquired = True
         self._add_templates(prep, self._box, initial=True)
         for model, image in self._appearance_images(prep):
@@ -451,6 +454,8 @@ class Tracker:
         self._image_size = (prep.width, prep.height)
         if scaled is not None:
             self._box = clip_box(scaled, prep.width, prep.height, self.config.min_box_size)
+        if self._aspect_ref is not None:  # the reference aspect is in pixels: it scales like the box
+            self._aspect_ref += math.log(sx / sy)
         self._velocity = (0.0, 0.0)
         self._refiner.reset()  # its geometry is in old pixels: relearnt at the next confident frame
         self.reset_memory()
@@ -637,6 +642,18 @@ class Tracker:
         h = self._box[3] + rate * (box[3] - self._box[3])
         return [cx - w / 2.0, cy - h / 2.0, w, h]
 
+    def _pull_aspect(self, box: list[float]) -> list[float]:
+        """Pull the box's log aspect ratio towards the track's reference (the start box's) so that only
+        ``aspect_update_rate`` of the network's deviation remains; centre and area are kept."""
+        keep = self.config.aspect_update_rate
+        if self._aspect_ref is None or keep >= 1.0 or box[2] <= 0.0 or box[3] <= 0.0:
+            return box
+        log_aspect = math.log(box[2] / box[3])
+        shift = 0.5 * (self._aspect_ref + keep * (log_aspect - self._aspect_ref) - log_aspect)
+        w, h = box[2] * math.exp(shift), box[3] * math.exp(-shift)
+        cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
+        return [cx - w / 2.0, cy - h / 2.0, w, h]
+
     def _track(self, prep: _Prepared, mode: SearchMode) -> TrackResult:
         """Search, score candidates with the MVLM confidence, gate, and update box, state and templates."""
         cfg = self.config
@@ -679,6 +696,7 @@ class Tracker:
         image_box = [float(v) for v in xyxy_to_xywh(window.crop_to_image(boxes[cand[pick]]))]
         if mode == SearchMode.LOCAL and self._box is not None and cfg.size_update_rate < 1.0:
             image_box = self._smooth_size(image_box, score * float(penalty.ravel()[cand[pick]]))
+        image_box = self._pull_aspect(image_box)
         if mode == SearchMode.LOCAL and passing.size and self._refiner.ready:
             image_box = self._refine(prep, image_box, cell=window.side / scores.shape[1])
         holding = not passing.size and self._acquired and cfg.low_confidence_box != "candidate"
@@ -693,6 +711,8 @@ class Tracker:
                 self._velocity = (0.0, 0.0)
         self._box = clip_box(box, prep.width, prep.height, cfg.min_box_size)
         if passing.size:
+            if self._aspect_ref is None:  # a sentence-only track: the first confident box sets the reference
+                self._aspect_ref = math.log(box[2] / box[3])
             self._acquired = True
             self._low_count = 0
             self._state = TrackState.TRACKING

@@ -332,3 +332,31 @@ def test_local_size_update_moves_towards_the_prediction_by_rate_times_score(
     assert b.box[1] + b.box[3] / 2 == pytest.approx(a.box[1] + a.box[3] / 2, rel=1e-5)
     with pytest.raises(ValueError, match="size_update_rate"):
         Tracker(model=small_net, tracker_config={"size_update_rate": 1.5})
+
+
+def test_aspect_update_rate_pulls_the_aspect_towards_the_start_box(small_net: torch.nn.Module) -> None:
+    """aspect_update_rate: the box keeps its centre and area; only that share of the network's log aspect
+    ratio deviation from the start box's remains (0: the start box's aspect ratio on every frame)."""
+    plain = {"tau": -1.0, "refine_translation": False, "refine_scale": 0.0, "size_update_rate": 1.0}
+    runs = {}
+    for rate in (1.0, 0.25, 0.0):
+        tracker = Tracker(model=small_net, tracker_config={**plain, "aspect_update_rate": rate})
+        tracker.start(scene(0, ("rgb",)), box=BOX)
+        runs[rate] = [tracker.update(scene(i, ("rgb",))).box for i in (1, 2, 3)]
+    start_aspect = math.log(BOX[2] / BOX[3])
+    free_aspects = [math.log(b[2] / b[3]) for b in runs[1.0]]
+    assert max(abs(a - start_aspect) for a in free_aspects) > 0.01  # the network did change the aspect here
+    # frame 1: same input for every rate, so the boxes differ only by the pull
+    free = runs[1.0][0]
+    for share in (0.25, 0.0):
+        box = runs[share][0]
+        assert box[2] * box[3] == pytest.approx(free[2] * free[3], rel=1e-6)
+        expected = start_aspect + share * (free_aspects[0] - start_aspect)
+        assert math.log(box[2] / box[3]) == pytest.approx(expected, abs=1e-6)
+        assert box[0] + box[2] / 2 == pytest.approx(free[0] + free[2] / 2, rel=1e-6)
+        assert box[1] + box[3] / 2 == pytest.approx(free[1] + free[3] / 2, rel=1e-6)
+    # rate 0: the start box's aspect ratio on every frame, whatever the network says
+    for box in runs[0.0]:
+        assert math.log(box[2] / box[3]) == pytest.approx(start_aspect, abs=1e-6)
+    with pytest.raises(ValueError, match="aspect_update_rate"):
+        Tracker(model=small_net, tracker_config={"aspect_update_rate": -0.1})
