@@ -32,8 +32,8 @@ class TrackerConfig:
     size_update_rate: float = 0.5  # local: w,h move towards the predicted size by rate (* score); 1: off
     size_penalty_k: float = 0.0  # local: SiamRPN scale/aspect change penalty on scores (0: off)
     size_rate_from_score: bool = True  # multiply size_update_rate by the peak's sigmoid score (SiamRPN-style)
-    # share of the network's aspect-ratio (w/h) deviation from the start box's that the box keeps (log space,
-    # centre and area kept); 1: the network's aspect; 0: the start box's aspect ratio always (as CSRT / DSST)
+    # share of the network's aspect-ratio (w/h) deviation from the given start box's that the box keeps (log
+    # space, centre and area kept; sentence-only tracks: no pull); 1: the network's aspect; 0: the start box's
     aspect_update_rate: float = 1.0
     # --- runtime policy (what happens on ambiguous / low-confidence frames)
     margin_on_prior: bool = True  # local mode: the classification margin is taken on the prior-weighted map

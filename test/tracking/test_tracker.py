@@ -358,5 +358,12 @@ def test_aspect_update_rate_pulls_the_aspect_towards_the_start_box(small_net: to
     # rate 0: the start box's aspect ratio on every frame, whatever the network says
     for box in runs[0.0]:
         assert math.log(box[2] / box[3]) == pytest.approx(start_aspect, abs=1e-6)
+    # a sentence-only track has no given box to pull towards: its boxes are the network's whatever the rate
+    text_runs = []
+    for rate in (1.0, 0.0):
+        tracker = Tracker(model=small_net, tracker_config={**plain, "aspect_update_rate": rate})
+        tracker.start(scene(0, ("rgb",)), text="a dark patch")
+        text_runs.append([tracker.update(scene(i, ("rgb",))).box for i in (1, 2)])
+    assert text_runs[0] == text_runs[1]
     with pytest.raises(ValueError, match="aspect_update_rate"):
         Tracker(model=small_net, tracker_config={"aspect_update_rate": -0.1})
