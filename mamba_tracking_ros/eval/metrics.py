@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -258,6 +259,18 @@ class OPESummary:
     normalized_precision_20: float
 
 
+def _curves_and_scores(succ: np.ndarray, prec: np.ndarray, nprec: np.ndarray) -> dict[str, Any]:
+    """The curve and score fields shared by SequenceResult and OPESummary: AUC, P@20, NP@0.2 in percent."""
+    return {
+        "success": succ,
+        "precision": prec,
+        "normalized_precision": nprec,
+        "auc": float(succ.mean() * 100.0),
+        "precision_20": float(prec[_P20_INDEX] * 100.0),
+        "normalized_precision_20": float(nprec[_NP20_INDEX] * 100.0),
+    }
+
+
 def evaluate_sequence(
     pred: object,
     gt: object,
@@ -272,19 +285,8 @@ def evaluate_sequence(
     if not isinstance(name, str):
         raise ValueError(f"name must be a str, got {type(name).__name__}")
     err = sequence_errors(pred, gt, valid, exclude_first, lasot_rules, full_occlusion, out_of_view)
-    succ = success_curve(err)
-    prec = precision_curve(err)
-    nprec = normalized_precision_curve(err)
-    return SequenceResult(
-        name=name,
-        num_frames=int(err.counted.sum()),
-        success=succ,
-        precision=prec,
-        normalized_precision=nprec,
-        auc=float(succ.mean() * 100.0),
-        precision_20=float(prec[_P20_INDEX] * 100.0),
-        normalized_precision_20=float(nprec[_NP20_INDEX] * 100.0),
-    )
+    curves = _curves_and_scores(success_curve(err), precision_curve(err), normalized_precision_curve(err))
+    return SequenceResult(name=name, num_frames=int(err.counted.sum()), **curves)
 
 
 def aggregate(results: Sequence[SequenceResult]) -> OPESummary:
@@ -294,18 +296,12 @@ def aggregate(results: Sequence[SequenceResult]) -> OPESummary:
     for i, r in enumerate(results):
         if not isinstance(r, SequenceResult):
             raise ValueError(f"results[{i}] must be a SequenceResult, got {type(r).__name__}")
-    succ = np.mean([r.success for r in results], axis=0)
-    prec = np.mean([r.precision for r in results], axis=0)
-    nprec = np.mean([r.normalized_precision for r in results], axis=0)
-    return OPESummary(
-        num_sequences=len(results),
-        success=succ,
-        precision=prec,
-        normalized_precision=nprec,
-        auc=float(succ.mean() * 100.0),
-        precision_20=float(prec[_P20_INDEX] * 100.0),
-        normalized_precision_20=float(nprec[_NP20_INDEX] * 100.0),
+    curves = _curves_and_scores(
+        np.mean([r.success for r in results], axis=0),
+        np.mean([r.precision for r in results], axis=0),
+        np.mean([r.normalized_precision for r in results], axis=0),
     )
+    return OPESummary(num_sequences=len(results), **curves)
 
 
 def per_attribute(
