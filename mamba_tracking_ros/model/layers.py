@@ -18,24 +18,14 @@ def make_mixer(
     ``prompt`` marks a mixer that receives Mamba-FETrack V2's C offset: Mamba adds it to C directly; attention
     needs a projection for it (see model/attention.py).
     """
+    widths = dict(d_state=cfg.d_state, expand=cfg.expand, headdim=cfg.headdim, ngroups=cfg.ngroups)
     if cfg.mixer == "attention":
-        return AttentionMixer(
-            cfg.d_model,
-            d_state=cfg.d_state,
-            expand=cfg.expand,
-            headdim=cfg.headdim,
-            ngroups=cfg.ngroups,
-            n_directions=n_directions,
-            prompt=prompt,
-        )
+        return AttentionMixer(cfg.d_model, n_directions=n_directions, prompt=prompt, **widths)
     return Mamba2Block(
         cfg.d_model,
-        d_state=cfg.d_state,
-        d_conv=cfg.d_conv,
-        expand=cfg.expand,
-        headdim=cfg.headdim,
-        ngroups=cfg.ngroups,
         n_directions=n_directions,
+        **widths,
+        d_conv=cfg.d_conv,
         chunk_size=cfg.chunk_size or None,
         learned_init_state=learned_init_state,
         init_mix=cfg.state_mix,
