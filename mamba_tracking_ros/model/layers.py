@@ -33,10 +33,6 @@ def make_mixer(
     )
 
 
-#: Former name of :func:`make_mixer`, kept for callers outside this package.
-make_mamba = make_mixer
-
-
 def bidirectional_orders(
     n_text: int, n_template: int, n_search: int, device: torch.device
 ) -> list[torch.Tensor]:
