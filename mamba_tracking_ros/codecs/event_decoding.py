@@ -61,6 +61,7 @@ __all__ = [
     "decode_libcaer_cmp",
     "decode_mono",
     "decode_packet",
+    "integer_column",
 ]
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = ("evt3", "libcaer", "libcaer_cmp", "mono")
@@ -405,18 +406,25 @@ def decode_evt3(
     return out, new_state
 
 
+def integer_column(value: object, label: str, error: type[ValueError] = EventDecodeError) -> np.ndarray:
+    """``value`` as a 1-D array of integers or bools (any dtype when empty); raises ``error`` starting
+    with ``label`` otherwise (the event decoders and encoders check their x, y, t, p columns with it)."""
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        raise error(f"{label} must be 1-D, got shape {arr.shape}")
+    if arr.shape[0] and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
+        raise error(f"{label} must hold integers, got dtype {arr.dtype}")
+    return arr
+
+
 def decode_dvs_array(
     xs: object, ys: object, ts_ns: object, polarities: object, width: int = 0, height: int = 0
 ) -> DecodedEvents:
     """Validate and convert dvs-style EventArray columns (x, y, t in ns, bool polarity) to DecodedEvents."""
-    cols = {}
-    for name, val in (("xs", xs), ("ys", ys), ("ts_ns", ts_ns), ("polarities", polarities)):
-        arr = np.asarray(val)
-        if arr.ndim != 1:
-            raise EventDecodeError(f"{name} must be 1-D, got shape {arr.shape}")
-        if arr.shape[0] and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
-            raise EventDecodeError(f"{name} must hold integers, got dtype {arr.dtype}")
-        cols[name] = arr
+    cols = {
+        name: integer_column(val, name)
+        for name, val in (("xs", xs), ("ys", ys), ("ts_ns", ts_ns), ("polarities", polarities))
+    }
     n = cols["xs"].shape[0]
     for name, arr in cols.items():
         if arr.shape[0] != n:

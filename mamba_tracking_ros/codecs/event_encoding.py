@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mamba_tracking_ros.codecs.event_decoding import EVT3_MIN_ROLLOVER_DISTANCE
+from mamba_tracking_ros.codecs.event_decoding import EVT3_MIN_ROLLOVER_DISTANCE, integer_column
 
 __all__ = ["EVT3_MAX_COORD", "EVT3_MAX_GAP_US", "encode_evt3", "encode_mono"]
 
@@ -35,15 +35,10 @@ def _columns(
     x: object, y: object, t: object, p: object, coord_max: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Validate equal-length 1-D integer columns (x, y in range, t >= 0, p in {0, 1}) as int64 arrays."""
-    cols = []
-    for name, val in (("x", x), ("y", y), ("t", t), ("p", p)):
-        arr = np.asarray(val)
-        if arr.ndim != 1:
-            raise ValueError(f"{name}: must be 1-D, got shape {arr.shape}")
-        if arr.shape[0] and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
-            raise ValueError(f"{name}: must hold integers, got dtype {arr.dtype}")
-        cols.append(arr.astype(np.int64))
-    xs, ys, ts, ps = cols
+    xs, ys, ts, ps = (
+        integer_column(val, f"{name}:", ValueError).astype(np.int64)
+        for name, val in (("x", x), ("y", y), ("t", t), ("p", p))
+    )
     if not (xs.shape[0] == ys.shape[0] == ts.shape[0] == ps.shape[0]):
         raise ValueError("x, y, t, p: columns must have the same length")
     if xs.shape[0]:
