@@ -30,19 +30,35 @@ def thermal_to_image_range(thermal: torch.Tensor) -> torch.Tensor:
     return thermal * 255.0
 
 
-def _grid(h: int, w: int, stride: int, what: str) -> tuple[int, int]:
-    """Token grid (rows, cols) for h x w pixels; sizes that are not multiples of the stride are rejected."""
-    if h <= 0 or w <= 0 or h % stride or w % stride:
-        raise ValueError(f"{what} height and width must be positive multiples of {stride}, got {h}x{w}")
-    return h // stride, w // stride
-
-
 def _to_tokens(fmap: torch.Tensor) -> torch.Tensor:
     """Flatten a feature map (b, C, Hg, Wg) to row-major tokens (b, Hg*Wg, C)."""
     return fmap.flatten(2).transpose(1, 2)
 
 
-class ImageStem(nn.Module):
+class _GridStem(nn.Module):
+    """A stem whose tokens are the row-major grid of its input downsampled by ``patch_size``."""
+
+    patch_size: int
+    input_name = "input"  # names the input in the size error
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        """Token grid (rows, cols) for an input of height x width (image pixels or event representation
+        cells); sizes that are not positive multiples of ``patch_size`` are rejected."""
+        stride = self.patch_size
+        if height <= 0 or width <= 0 or height % stride or width % stride:
+            raise ValueError(
+                f"{self.input_name} height and width must be positive multiples of {stride}, "
+                f"got {height}x{width}"
+            )
+        return height // stride, width // stride
+
+    def num_tokens(self, height: int, width: int) -> int:
+        """Number of tokens produced for an input of height x width."""
+        rows, cols = self.grid_size(height, width)
+        return rows * cols
+
+
+class ImageStem(_GridStem):
     """Shared RGB/thermal stem: images (b, 3, H, W) in [0, 255] -> tokens (b, (H/s)*(W/s), d_model).
 
     ``kind="efficientnet"``: EfficientNet-Lite0 trunk up to output stride ``patch_size`` (8, 16 or 32;
@@ -52,6 +68,8 @@ class ImageStem(nn.Module):
     layers stay in eval mode even under ``train()``, so small tracking batches never corrupt the ImageNet
     statistics (the BatchNorm affine weights still train).
     """
+
+    input_name = "image"
 
     def __init__(
         self,
@@ -86,15 +104,6 @@ class ImageStem(nn.Module):
             self.proj = nn.Conv2d(3, d_model, kernel_size=patch_size, stride=patch_size)
         self.norm = nn.LayerNorm(d_model)
 
-    def grid_size(self, height: int, width: int) -> tuple[int, int]:
-        """Token grid (rows, cols) produced for an input of height x width pixels."""
-        return _grid(height, width, self.patch_size, "image")
-
-    def num_tokens(self, height: int, width: int) -> int:
-        """Number of tokens produced for an input of height x width pixels."""
-        rows, cols = self.grid_size(height, width)
-        return rows * cols
-
     def train(self, mode: bool = True) -> ImageStem:
         """Set train/eval mode, keeping the trunk's BatchNorm in eval mode when ``freeze_bn``."""
         super().train(mode)
@@ -128,12 +137,14 @@ class ImageStem(nn.Module):
         return self.forward(thermal_to_image_range(thermal))
 
 
-class EventStem(nn.Module):
+class EventStem(_GridStem):
     """Event patch embedding: a representation (b, C, H, W) -> tokens (b, (H/p)*(W/p), d_model), row-major.
 
     One ``patch_size`` x ``patch_size`` stride-``patch_size`` convolution, then a LayerNorm; the input is
     the already-normalised voxel grid / histogram of ``event_representation`` (values O(1)), used as is.
     """
+
+    input_name = "event representation"
 
     def __init__(self, in_channels: int, d_model: int, patch_size: int = 16) -> None:
         """Build the patch-embedding convolution and the norm."""
@@ -149,15 +160,6 @@ class EventStem(nn.Module):
         self.patch_size = patch_size
         self.proj = nn.Conv2d(in_channels, d_model, kernel_size=patch_size, stride=patch_size)
         self.norm = nn.LayerNorm(d_model)
-
-    def grid_size(self, height: int, width: int) -> tuple[int, int]:
-        """Token grid (rows, cols) produced for a representation of height x width cells."""
-        return _grid(height, width, self.patch_size, "event representation")
-
-    def num_tokens(self, height: int, width: int) -> int:
-        """Number of tokens produced for a representation of height x width cells."""
-        rows, cols = self.grid_size(height, width)
-        return rows * cols
 
     def forward(self, events: torch.Tensor) -> torch.Tensor:
         """Tokens (b, N, d_model) of an event representation batch (b, in_channels, H, W)."""
