@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..ssm import Mamba2State
+from ..ssm.mamba2 import check_mixer_extras, check_mixer_tokens
 
 __all__ = ["AttentionMixer"]
 
@@ -105,26 +106,14 @@ class AttentionMixer(nn.Module):
 
         Arguments as in Mamba2Block.forward; see the module docstring for what each means for attention.
         """
-        if not isinstance(u, Tensor) or u.dim() != 3 or u.shape[-1] != self.d_model:
-            raise ValueError(
-                f"u must have shape (batch, seqlen, {self.d_model}), got {getattr(u, 'shape', u)}"
-            )
-        b, l, _ = u.shape
-        if l == 0:
-            raise ValueError("u must contain at least one token")
+        b, l = check_mixer_tokens(u, self.d_model)
         if state is not None and not isinstance(state, Mamba2State):
             raise ValueError(f"state must be a Mamba2State or None, got {type(state).__name__}")
         self._check_orders(orders, l)
         g, n, nd = self.ngroups, self.d_state, self.n_directions
-        if c_offset is not None:
-            if self.prompt_proj is None:
-                raise ValueError("c_offset given to an AttentionMixer built without prompt=True")
-            if tuple(c_offset.shape) != (b, l, g, n):
-                raise ValueError(f"c_offset must have shape {(b, l, g, n)}, got {tuple(c_offset.shape)}")
-        if direction_weights is not None and tuple(direction_weights.shape) != (b, l, nd):
-            raise ValueError(
-                f"direction_weights must have shape {(b, l, nd)}, got {tuple(direction_weights.shape)}"
-            )
+        if c_offset is not None and self.prompt_proj is None:
+            raise ValueError("c_offset given to an AttentionMixer built without prompt=True")
+        check_mixer_extras(c_offset, direction_weights, (b, l, g, n), (b, l, nd))
 
         q, k, v = self.qkv(u).split(self.d_inner, dim=-1)
         if c_offset is not None:

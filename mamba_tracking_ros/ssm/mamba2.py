@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from .scan import BACKENDS, ssd_scan
 
-__all__ = ["GatedRMSNorm", "Mamba2Block", "Mamba2State"]
+__all__ = ["GatedRMSNorm", "Mamba2Block", "Mamba2State", "check_mixer_extras", "check_mixer_tokens"]
 
 
 def _upcast(t: Tensor) -> Tensor:
@@ -67,6 +67,29 @@ class GatedRMSNorm(nn.Module):
         groups = y.reshape(*y.shape[:-1], self.dim // self.group_size, self.group_size)
         groups = groups * torch.rsqrt(groups.square().mean(-1, keepdim=True) + self.eps)
         return (groups.reshape(y.shape) * _upcast(self.weight)).to(dtype)
+
+
+def check_mixer_tokens(u: Tensor, d_model: int) -> tuple[int, int]:
+    """Validate a token mixer's input u (batch, seqlen >= 1, d_model); returns (batch, seqlen)."""
+    if not isinstance(u, Tensor) or u.dim() != 3 or u.shape[-1] != d_model:
+        raise ValueError(f"u must have shape (batch, seqlen, {d_model}), got {getattr(u, 'shape', u)}")
+    b, l, _ = u.shape
+    if l == 0:
+        raise ValueError("u must contain at least one token")
+    return b, l
+
+
+def check_mixer_extras(
+    c_offset: Tensor | None,
+    direction_weights: Tensor | None,
+    want_c: tuple[int, ...],
+    want_w: tuple[int, ...],
+) -> None:
+    """Validate a mixer's optional c_offset (b, l, ngroups, d_state) and direction_weights (b, l, nd)."""
+    if c_offset is not None and tuple(c_offset.shape) != want_c:
+        raise ValueError(f"c_offset must have shape {want_c}, got {tuple(c_offset.shape)}")
+    if direction_weights is not None and tuple(direction_weights.shape) != want_w:
+        raise ValueError(f"direction_weights must have shape {want_w}, got {tuple(direction_weights.shape)}")
 
 
 class Mamba2Block(nn.Module):
@@ -225,23 +248,12 @@ class Mamba2Block(nn.Module):
         direction_weights: None (mean) or (b, l, n_directions) per-token mixing weights of the directions;
         carry_conv: start the causal conv from state.conv (else from zeros).
         """
-        if not isinstance(u, Tensor) or u.dim() != 3 or u.shape[-1] != self.d_model:
-            raise ValueError(
-                f"u must have shape (batch, seqlen, {self.d_model}), got {getattr(u, 'shape', u)}"
-            )
-        b, l, _ = u.shape
-        if l == 0:
-            raise ValueError("u must contain at least one token")
+        b, l = check_mixer_tokens(u, self.d_model)
         nd, h, p = self.n_directions, self.nheads, self.headdim
         g, n, k = self.ngroups, self.d_state, self.d_conv
         self._check_state(state, b)
         perm = self._check_orders(orders, l, u.device)
-        if c_offset is not None and tuple(c_offset.shape) != (b, l, g, n):
-            raise ValueError(f"c_offset must have shape {(b, l, g, n)}, got {tuple(c_offset.shape)}")
-        if direction_weights is not None and tuple(direction_weights.shape) != (b, l, nd):
-            raise ValueError(
-                f"direction_weights must have shape {(b, l, nd)}, got {tuple(direction_weights.shape)}"
-            )
+        check_mixer_extras(c_offset, direction_weights, (b, l, g, n), (b, l, nd))
 
         z, xbc, dt = self.in_proj(u).split([self.d_inner, self.conv_dim, h], dim=-1)
         # Token sequences as each direction scans them: (b, nd, l, .).
