@@ -67,16 +67,26 @@ def _messages(n: int) -> list[tuple[str, object]]:
     return out
 
 
+def _write_bag(bag: Path, sent: list[tuple[str, object]], storage: str = "mcap") -> Path:
+    """Write (topic, rclpy message) pairs into a new bag at ``bag``; returns ``bag``."""
+    with BagWriter(bag, storage=storage) as writer:
+        for topic, msg in sent:
+            writer.write(topic, msg)
+    return bag
+
+
+def _bag_metadata(bag: Path) -> dict:
+    """The ``rosbag2_bagfile_information`` mapping of a bag's metadata.yaml."""
+    return yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+
+
 @pytest.mark.parametrize("storage", STORAGES)
 def test_round_trip_through_storage(tmp_path: Path, storage: str) -> None:
     """rclpy messages written to a bag read back as identical CDR bytes and equal rclpy messages."""
     sent = _messages(3)
-    bag = tmp_path / "bag"
-    with BagWriter(bag, storage=storage) as writer:
-        for topic, msg in sent:
-            writer.write(topic, msg)
+    bag = _write_bag(tmp_path / "bag", sent, storage)
 
-    metadata = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    metadata = _bag_metadata(bag)
     assert metadata["storage_identifier"] == storage
     assert metadata["message_count"] == len(sent)
     assert bag_topics(bag) == {topic: msgtype_of(msg) for topic, msg in sent}
@@ -162,11 +172,7 @@ def test_rclpy_decodes_what_rosbags_serialised(tmp_path: Path, storage: str) -> 
 def test_bag_records_rclpy_type_hashes(tmp_path: Path, storage: str) -> None:
     """The type hash stored per topic (metadata.yaml) is the one rclpy's generated types carry."""
     sent = _messages(1)
-    bag = tmp_path / "bag"
-    with BagWriter(bag, storage=storage) as writer:
-        for topic, msg in sent:
-            writer.write(topic, msg)
-    metadata = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    metadata = _bag_metadata(_write_bag(tmp_path / "bag", sent, storage))
     hashes = {
         t["topic_metadata"]["name"]: t["topic_metadata"]["type_description_hash"]
         for t in metadata["topics_with_message_count"]
@@ -179,10 +185,7 @@ def test_bag_records_rclpy_type_hashes(tmp_path: Path, storage: str) -> None:
 def test_replay_raw_bytes_over_dds(tmp_path: Path, rclpy_context) -> None:
     """Raw CDR bytes read from a bag publish as they are and arrive as equal messages at a subscriber."""
     sent = [(t, m) for t, m in _messages(2) if t == "/tracker/detections"]
-    bag = tmp_path / "bag"
-    with BagWriter(bag, storage="mcap") as writer:
-        for topic, msg in sent:
-            writer.write(topic, msg)
+    bag = _write_bag(tmp_path / "bag", sent)
 
     node = Node("rosenv_replay", context=rclpy_context)
     executor = SingleThreadedExecutor(context=rclpy_context)
