@@ -58,6 +58,25 @@ def finish(block: Mamba2Block, u: torch.Tensor, y_inner: torch.Tensor) -> torch.
     return block.out_proj(block.norm(y_inner, z))
 
 
+def two_direction_inputs(seed: int, length: int):
+    """A two-direction block, a seeded generator, tokens u (2, length, D_MODEL) and a random permutation."""
+    block = make_block(n_directions=2)
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(2, length, D_MODEL, generator=g)
+    perm = torch.randperm(length, generator=g)
+    return block, g, u, perm
+
+
+def by_hand_permuted(block: Mamba2Block, u: torch.Tensor, perm: torch.Tensor, c_offset=None):
+    """Direction 1 by hand on u scanned in ``perm`` order: (y in input order, y in scan order, final)."""
+    y_perm, final = by_hand_direction(
+        block, u[:, perm], 1, c_offset=None if c_offset is None else c_offset[:, perm]
+    )
+    y = torch.empty_like(y_perm)
+    y[:, perm] = y_perm  # token perm[i] was scanned at position i
+    return y, y_perm, final
+
+
 # ----------------------------------------------------------------------------- state carrying
 @pytest.mark.parametrize("n_directions", [1, 2])
 def test_whole_sequence_equals_frame_after_frame(n_directions):
@@ -128,19 +147,14 @@ def test_identity_and_reversed_orders_match_by_hand():
 
 def test_random_permutation_order_and_weights_match_by_hand():
     """A non-involutive permutation (so inverse != forward) with per-token direction weights."""
-    block = make_block(n_directions=2)
-    g = torch.Generator().manual_seed(3)
-    u = torch.randn(2, 19, D_MODEL, generator=g)
+    block, g, u, perm = two_direction_inputs(seed=3, length=19)
     l = u.shape[1]
-    perm = torch.randperm(l, generator=g)
     assert not torch.equal(perm[perm], torch.arange(l))
     weights = torch.softmax(torch.randn(2, l, 2, generator=g), dim=-1)
     with torch.no_grad():
         y, state = block(u, orders=[torch.arange(l), perm], direction_weights=weights)
         y0, _ = by_hand_direction(block, u, 0)
-        y1_perm, f1 = by_hand_direction(block, u[:, perm], 1)
-        y1 = torch.empty_like(y1_perm)
-        y1[:, perm] = y1_perm  # token perm[i] was scanned at position i
+        y1, y1_perm, f1 = by_hand_permuted(block, u, perm)
         expected = finish(block, u, weights[..., :1] * y0 + weights[..., 1:] * y1)
         y1_wrong = y1_perm[:, perm]  # "un-permuting" with the forward permutation
         wrong = finish(block, u, weights[..., :1] * y0 + weights[..., 1:] * y1_wrong)
@@ -170,11 +184,8 @@ def test_directions_differ_only_in_a():
 # ----------------------------------------------------------------------------- C offset
 def test_c_offset_enters_only_through_c():
     """Zero offset == no offset; a nonzero offset equals adding it to C by hand (input order, with a perm)."""
-    block = make_block(n_directions=2)
-    g = torch.Generator().manual_seed(5)
-    u = torch.randn(2, 21, D_MODEL, generator=g)
+    block, g, u, perm = two_direction_inputs(seed=5, length=21)
     l = u.shape[1]
-    perm = torch.randperm(l, generator=g)
     offset = 0.5 * torch.randn(2, l, block.ngroups, D_STATE, generator=g)
     orders = [torch.arange(l), perm]
     with torch.no_grad():
@@ -182,9 +193,7 @@ def test_c_offset_enters_only_through_c():
         y_zero, _ = block(u, orders=orders, c_offset=torch.zeros_like(offset))
         y_off, st_off = block(u, orders=orders, c_offset=offset)
         y0, _ = by_hand_direction(block, u, 0, c_offset=offset)
-        y1_perm, _ = by_hand_direction(block, u[:, perm], 1, c_offset=offset[:, perm])
-        y1 = torch.empty_like(y1_perm)
-        y1[:, perm] = y1_perm
+        y1, _, _ = by_hand_permuted(block, u, perm, c_offset=offset)
         expected = finish(block, u, 0.5 * (y0 + y1))
     assert torch.equal(y_zero, y_none)
     assert (y_off - y_none).abs().max() > 1e-3
