@@ -54,6 +54,7 @@ __all__ = [
     "SUPPORTED_ENCODINGS",
     "DecodedEvents",
     "EventDecodeError",
+    "Evt3Clock",
     "Evt3State",
     "decode_dvs_array",
     "decode_evt3",
@@ -149,6 +150,26 @@ class Evt3State:
     time_low: int = 0
     has_time_high: bool = False
     time_valid: bool = False
+
+
+@dataclass
+class Evt3Clock:
+    """evt3 sensor time -> ROS time: an offset anchored at the first packet's header stamp, re-anchored when a
+    packet's first event, mapped with it, lies more than ``resync_ns`` from that packet's header stamp."""
+
+    resync_ns: int
+    offset_ns: int | None = None  # ROS ns - sensor ns; None until the first non-empty packet
+
+    def to_ros(self, sensor_ns: np.ndarray, stamp_ns: int) -> tuple[np.ndarray, bool]:
+        """One packet's event times (ns, sensor clock) in ROS ns, and True when it re-anchored after drift."""
+        if sensor_ns.shape[0] == 0:
+            return sensor_ns, False
+        first = int(sensor_ns[0])
+        resynced = False
+        if self.offset_ns is None or abs(first + self.offset_ns - stamp_ns) > self.resync_ns:
+            resynced = self.offset_ns is not None
+            self.offset_ns = stamp_ns - first
+        return sensor_ns + self.offset_ns, resynced
 
 
 def _as_bytes_array(events: object, field: str = "events") -> np.ndarray:

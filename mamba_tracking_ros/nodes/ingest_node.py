@@ -35,6 +35,7 @@ from mamba_tracking_ros.codecs.dvs_cdr import parse_dvs_event_array
 from mamba_tracking_ros.codecs.event_decoding import (
     SUPPORTED_ENCODINGS,
     EventDecodeError,
+    Evt3Clock,
     Evt3State,
     decode_packet,
 )
@@ -277,7 +278,7 @@ class IngestNode(Node):
             )
         self._nan_policy = p["thermal_nan_policy"]
         self._allow_size_mismatch = bool(p["allow_size_mismatch"])
-        self._evt3_resync_ns = int(p["evt3_resync_ms"] * _MS)
+        self._evt3_clock = Evt3Clock(int(p["evt3_resync_ms"] * _MS))
         self._jump_ns = int(p["time_jump_reset_s"] * 1e9)
         self._max_image_bytes = int(p["max_image_bytes"])
         if self._max_image_bytes < 1:
@@ -285,7 +286,6 @@ class IngestNode(Node):
         self._stamp_gaps = {mod: _StampGaps(self._jump_ns) for mod in IMAGE_MODALITIES}
         self._images_lost_pending = 0  # inferred lost since the previous published set (FrameSet.images_lost)
         self._evt3_state: Evt3State | None = None
-        self._evt3_offset_ns: int | None = None
         self._last_seq: int | None = None
         self._last_packet_stamp: int | None = None
         self._event_size = (0, 0)
@@ -544,7 +544,7 @@ class IngestNode(Node):
         now = time.monotonic_ns()
         stamp = stamp_to_ns(msg.header.stamp)
         if self._last_packet_stamp is not None and stamp < self._last_packet_stamp - self._jump_ns:
-            self._evt3_state, self._evt3_offset_ns, self._last_seq = None, None, None  # new recording
+            self._evt3_state, self._evt3_clock.offset_ns, self._last_seq = None, None, None  # new recording
         self._last_packet_stamp = stamp
         seq = int(msg.seq)
         if self._last_seq is not None and seq > self._last_seq + 1:
@@ -636,20 +636,16 @@ class IngestNode(Node):
         self._publish(self.sync.push_events(t_ns, x, y, p, now))
 
     def _evt3_to_ros(self, sensor_ns: np.ndarray, stamp: int) -> np.ndarray:
-        """Map evt3 sensor time to ROS time: offset anchored at the first packet, re-anchored on drift."""
-        if sensor_ns.shape[0] == 0:
-            return sensor_ns
-        first = int(sensor_ns[0])
-        if self._evt3_offset_ns is None or abs(first + self._evt3_offset_ns - stamp) > self._evt3_resync_ns:
-            if self._evt3_offset_ns is not None:
-                self._report(
-                    "evt3_clock_resync",
-                    f"events: evt3 sensor time drifted more than {self._evt3_resync_ns / 1e6:.0f} ms from "
-                    "header stamps; re-anchored",
-                    _WARN,
-                )
-            self._evt3_offset_ns = stamp - first
-        return sensor_ns + self._evt3_offset_ns
+        """Map evt3 sensor time to ROS time (codecs.event_decoding.Evt3Clock); a re-anchor is reported."""
+        t_ns, resynced = self._evt3_clock.to_ros(sensor_ns, stamp)
+        if resynced:
+            self._report(
+                "evt3_clock_resync",
+                f"events: evt3 sensor time drifted more than {self._evt3_clock.resync_ns / 1e6:.0f} ms from "
+                "header stamps; re-anchored",
+                _WARN,
+            )
+        return t_ns
 
     # ------------------------------------------------------------------ output
     def _on_poll(self) -> None:

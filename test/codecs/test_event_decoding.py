@@ -10,6 +10,7 @@ import pytest
 from mamba_tracking_ros.codecs.event_decoding import (
     DecodedEvents,
     EventDecodeError,
+    Evt3Clock,
     Evt3State,
     decode_dvs_array,
     decode_evt3,
@@ -458,3 +459,19 @@ def test_libcaer_cmp_random_streams_match_the_word_by_word_decoder() -> None:
         base_us = int(rng.integers(0, 2**40))
         ev = decode_libcaer_cmp(to_bytes(words), base_us * 1000)
         assert as_tuples(ev) == cmp_reference(words, base_us)
+
+
+def test_evt3_clock_anchors_at_the_first_packet_and_re_anchors_on_drift() -> None:
+    """The offset is set by the first non-empty packet, kept within resync_ns and re-anchored beyond it."""
+    clock = Evt3Clock(resync_ns=50_000_000)
+    empty, resynced = clock.to_ros(np.empty(0, np.int64), 5 * 10**9)
+    assert empty.shape == (0,) and not resynced and clock.offset_ns is None
+    t, resynced = clock.to_ros(np.array([1_000, 2_000], np.int64), 5 * 10**9)
+    assert t.tolist() == [5 * 10**9, 5 * 10**9 + 1_000] and not resynced
+    # 10 ms of drift against the header stamp: within resync_ns, the anchor is kept.
+    t, resynced = clock.to_ros(np.array([1_000_000_000], np.int64), 6 * 10**9 + 10_000_000)
+    assert t.tolist() == [6 * 10**9 - 1_000] and not resynced
+    # 100 ms of drift: re-anchored to this packet's stamp, and said so.
+    t, resynced = clock.to_ros(np.array([2_000_000_000], np.int64), 7 * 10**9 + 100_000_000)
+    assert t.tolist() == [7 * 10**9 + 100_000_000] and resynced
+    assert clock.offset_ns == 7 * 10**9 + 100_000_000 - 2_000_000_000
