@@ -46,6 +46,7 @@ from mamba_tracking_ros.codecs.event_decoding import (
     decode_libcaer_cmp,
     decode_mono,
 )
+from mamba_tracking_ros.codecs.stamps import ns_to_time_fields, stamp_to_ns
 
 WIDTH, HEIGHT = 640, 480
 MS = 1_000_000
@@ -191,7 +192,7 @@ def dvs_array_payload(n: int, seed: int = 0) -> tuple[bytes, int]:
     xs, ys, ps = rng.integers(0, WIDTH, n), rng.integers(0, HEIGHT, n), rng.integers(0, 2, n)
     msg = EventArray(height=HEIGHT, width=WIDTH)
     msg.events = [
-        Event(x=int(x), y=int(y), ts=Time(sec=int(tt) // 10**9, nanosec=int(tt) % 10**9), polarity=bool(p))
+        Event(x=int(x), y=int(y), ts=Time(**ns_to_time_fields(tt)), polarity=bool(p))
         for x, y, p, tt in zip(xs, ys, ps, t)
     ]
     return serialize_message(msg), n
@@ -219,7 +220,7 @@ def _frame_messages(i: int, rng: np.random.Generator, events_per_frame: int) -> 
     from sensor_msgs.msg import Image
 
     def stamp(ns_: int) -> Time:
-        return Time(sec=ns_ // 10**9, nanosec=ns_ % 10**9)
+        return Time(**ns_to_time_fields(ns_))
 
     frame = T_BASE + i * 33 * MS
     edge = frame - 33 * MS + MS
@@ -281,7 +282,7 @@ def bench_ingest_latency(frames: int = 40, events_per_frame: int = 100_000) -> d
     n_events: list[int] = []
 
     def on_set(msg: FrameSet) -> None:
-        received[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = time.perf_counter()
+        received[stamp_to_ns(msg.header.stamp)] = time.perf_counter()
         n_events.append(len(msg.event_t_ns))
 
     node.create_subscription(FrameSet, "frame_set", on_set, qos)
@@ -455,7 +456,7 @@ def bench_tracker_node_latency(
     stamps: dict[int, int] = {}
 
     def key(msg: Any) -> int:
-        return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        return stamp_to_ns(msg.header.stamp)
 
     def on_dets(msg: Any) -> None:
         arrived[key(msg)] = time.perf_counter()
@@ -488,7 +489,7 @@ def bench_tracker_node_latency(
         msg = FrameSet()
         stamp_ns = time.time_ns()  # the node's pipeline_latency_ms = its publish time - this stamp
         stamps[i] = stamp_ns
-        msg.header.stamp = Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
+        msg.header.stamp = Time(**ns_to_time_fields(stamp_ns))
         msg.header.frame_id = "camera"
         shift = i % 64
         rgb = np.ascontiguousarray(base[shift : shift + HEIGHT, shift : shift + WIDTH])

@@ -21,7 +21,7 @@ def test_torchrun_two_ranks_keep_identical_weights(tmp_path):
     cfg = tmp_path / "tiny.yaml"
     write_tiny_yaml(cfg, d_model=32, n_layers=1, global_search_size=64, ofm_hidden=8, head_channels=8)
     out = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # the offline setting comes from conftest.py
     cmd = [
         sys.executable,
         "-m",
