@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..apps.replay import ReplayOptions, ReplayResult, parse_sentence_at
+from ..constants import MODALITIES
 from .model_arguments import add_model_arguments, checkpoint_from_args
 
 
@@ -92,7 +93,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gif", default=None, help="write an annotated GIF here")
     p.add_argument("--plot", default=None, help="write an IoU / confidence plot (PNG) here")
     p.add_argument("--json", default=None, help="write the summary (metrics, counts) as JSON here")
-    for role in ("rgb", "thermal", "events", "ground-truth"):
+    for role in (*MODALITIES, "ground-truth"):
         p.add_argument(f"--{role}-topic", default=None, help=f"{role} topic (default: found from types)")
     p.add_argument("--frame-timeout", type=float, default=60.0, help="lock-step wait per frame, seconds")
     p.set_defaults(func=run_replay)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mamba_tracking_ros.cli.model_arguments import add_model_arguments, checkpoint_from_args
+from mamba_tracking_ros.constants import TrackState
 
 #: Image files an image folder may hold (read in name order).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -113,7 +114,7 @@ def annotate(frame: Any, result: Any, index: int, sentence: str | None) -> np.nd
     from mamba_tracking_ros.ros_adapters.ros_conversion import STATE_COLOURS, confidence_to_score, debug_image
 
     state = result.state.value
-    box = None if state == "waiting_for_target" else result.box
+    box = None if state == TrackState.WAITING_FOR_TARGET else result.box
     bgr = cv2.cvtColor(debug_image(frame, box, state), cv2.COLOR_RGB2BGR)
     colour = tuple(reversed(STATE_COLOURS.get(state, (255, 255, 255))))
     text = f"#{index} {state} {confidence_to_score(result.confidence):.2f}" + (
@@ -207,7 +208,7 @@ def run_track(args: argparse.Namespace) -> int:
         table = csv.writer(f)
         table.writerow(["frame", "state", "score", "search_mode"])
         table.writerows((i, s, f"{c:.4f}", m) for i, s, c, m in states)
-    tracked = sum(1 for _, s, _, _ in states if s == "tracking")
+    tracked = sum(1 for _, s, _, _ in states if s == TrackState.TRACKING)
     fps = (len(times) - 1) / max(sum(times[1:]), 1e-9) if len(times) > 1 else float("nan")
     print(
         f"{len(boxes)} frames, {tracked} tracking, {fps:.1f} FPS in the tracker -> "

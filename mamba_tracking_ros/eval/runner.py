@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from mamba_tracking_ros.constants import INIT_MODES, MODALITIES
+from mamba_tracking_ros.constants import IMAGE_MODALITIES, INIT_MODES, MODALITIES
 from mamba_tracking_ros.data.datasets import TrackingSequence, open_dataset, read_boxes
 from mamba_tracking_ros.eval.baselines import (
     BASELINE_MODALITIES,
@@ -272,7 +272,7 @@ def run_sequence(
 
     check_inputs(seq, spec)
     n = len(seq)
-    size = frame_size(seq) if not {"rgb", "thermal"} & set(spec.modalities) else None
+    size = frame_size(seq) if not set(IMAGE_MODALITIES) & set(spec.modalities) else None
     boxes = np.zeros((n, 4), dtype=np.float64)
     times = np.zeros(n, dtype=np.float64)
     bar = tqdm(

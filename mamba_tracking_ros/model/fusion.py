@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mamba_tracking_ros.constants import MODALITIES
+
 from .config import ModelConfig
 from .layers import make_mixer
 
@@ -103,7 +105,7 @@ class PromptGenerator(nn.Module):
     Routing is soft with Gumbel noise while training and hard (argmax, deterministic) at inference.
     """
 
-    def __init__(self, cfg: ModelConfig, modalities: tuple[str, ...] = ("rgb", "thermal", "events")) -> None:
+    def __init__(self, cfg: ModelConfig, modalities: tuple[str, ...] = MODALITIES) -> None:
         """Create the shared pool, one basis and one router per modality."""
         super().__init__()
         self.ngroups, self.d_state, self.tau = cfg.ngroups, cfg.d_state, cfg.gumbel_tau

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mamba_tracking_ros.constants import MODALITIES
+from mamba_tracking_ros.constants import IMAGE_MODALITIES, MODALITIES
 
 from .config import ModelConfig
 from .fusion import DifferenceFusionMamba, OrderDynamicFusionMamba, PromptGenerator
@@ -201,7 +201,7 @@ class MultimodalMambaTracker(nn.Module):
         Prompts are aligned token by token on the segments both streams share (language, search, and the
         template when both have a template clip of the same length).
         """
-        frames = [m for m in ("rgb", "thermal") if m in streams]
+        frames = [m for m in IMAGE_MODALITIES if m in streams]
         if "events" not in streams or not frames:
             return {}
         prompts = {m: self.prompts(streams[m], m) for m in (*frames, "events")}

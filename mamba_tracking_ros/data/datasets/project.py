@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mamba_tracking_ros.constants import IMAGE_MODALITIES
+
 from .base import (
     NpzEventStream,
     SequenceFolderReader,
@@ -66,7 +68,7 @@ class ProjectReader(SequenceFolderReader):
         gt_path = seq_dir / "groundtruth.txt"
         boxes = read_boxes(gt_path)
         paths: dict[str, list[Path] | None] = {}
-        for modality in ("rgb", "thermal"):
+        for modality in IMAGE_MODALITIES:
             folder = seq_dir / modality
             paths[modality] = list_images(folder, modality) if folder.is_dir() else None
             if paths[modality] is not None:
