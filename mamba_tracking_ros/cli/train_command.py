@@ -10,6 +10,8 @@ import shlex
 import sys
 from typing import Any
 
+from mamba_tracking_ros.cli.model_arguments import device_argument
+
 LOG = logging.getLogger(__name__)
 
 
@@ -25,6 +27,8 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         if not spec:
             continue
         flag = spec.pop("flag", "--" + f.name.replace("_", "-"))
+        if f.name == "device":  # checked against this machine like every command's --device
+            spec["type"] = device_argument
         if spec.get("action") in ("append", "store_true", "store_false") or spec.get("required"):
             parser.add_argument(flag, dest=f.name, **spec)
             continue

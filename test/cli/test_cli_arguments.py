@@ -100,3 +100,10 @@ def test_every_train_flag_is_documented() -> None:
         if "cli" in f.metadata
     }
     assert documented == flags
+
+
+def test_train_checks_device_like_every_command(capsys) -> None:
+    """`train --device` goes through the same check as the other commands' --device."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["train", "--data", "project:d", "--out", "o", "--device", "cuda:7"])
+    assert exc.value.code == 2 and "--device" in capsys.readouterr().err
