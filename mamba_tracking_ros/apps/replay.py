@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from mamba_tracking_ros.codecs.image_conversion import THERMAL_ONLY_ENCODINGS
+from mamba_tracking_ros.codecs.image_conversion import THERMAL_ENCODINGS, THERMAL_ONLY_ENCODINGS
 from mamba_tracking_ros.codecs.stamps import stamp_to_ns
 from mamba_tracking_ros.ros_adapters.bags import BagError, BagWriter, message_class
 
@@ -209,7 +209,7 @@ def bag_layout(path: str | Path, options: ReplayOptions | None = None) -> dict[s
         reader.close()
     roles: dict[str, str] = {}
     for topic, enc in encodings.items():
-        thermal = enc in THERMAL_ONLY_ENCODINGS or (enc in ("mono8", "8UC1") and "thermal" in topic.lower())
+        thermal = enc in THERMAL_ONLY_ENCODINGS or (enc in THERMAL_ENCODINGS and "thermal" in topic.lower())
         roles.setdefault("thermal" if thermal else "rgb", topic)
     for topic, msgtype in types.items():
         if msgtype == _EVENTS:
