@@ -8,8 +8,8 @@ frames with IoU > 0.9, the success AUC of each run against the ground truth (pyt
 
 The test split comes from ``mamba-tracking make-data --split test --out DIR`` (docs/data.md).
 
-Usage: ``python benchmarks/bench_precision.py [--data /work/data/test] [--device cpu] [--precision bf16 fp16]
-[--max-sequences 3] [--max-frames 60] [--modalities rgb] [--init box] [--out FILE]``.
+Usage: ``python benchmarks/bench_precision.py [--data data/composite/test] [--device cpu]
+[--precision bf16 fp16] [--max-sequences 3] [--max-frames 60] [--modalities rgb] [--init box] [--out FILE]``.
 Writes ``benchmarks/results/bench_precision.json`` by default.
 """
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run fp32 and the reduced precisions over the test split; print a table, write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--data", default="/work/data/test", help="test split folder (make-data --split test)"
+        "--data", default="data/composite/test", help="test split folder (make-data --split test)"
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
     parser.add_argument(
