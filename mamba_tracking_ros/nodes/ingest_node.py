@@ -12,16 +12,13 @@ Run: ``python -m mamba_tracking_ros.nodes.ingest_node --ros-args -p required_mod
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from collections import Counter, deque
 from typing import Any
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import (
     HistoryPolicy,
@@ -51,7 +48,8 @@ from mamba_tracking_ros.codecs.image_conversion import (
 )
 from mamba_tracking_ros.codecs.stamps import stamp_to_ns
 from mamba_tracking_ros.constants import IMAGE_MODALITIES, MODALITIES
-from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
+from mamba_tracking_ros.nodes.entry_point import spin_nodes
+from mamba_tracking_ros.nodes.parameters import reject_unknown_parameters
 
 __all__ = ["PARAMETERS", "RGB_ENCODINGS", "THERMAL_ENCODINGS", "IngestNode", "main"]
 
@@ -234,12 +232,8 @@ class IngestNode(Node):
         """
         super().__init__(node_name, **kwargs)
         p = {name: self._declare(name, *spec) for name, spec in PARAMETERS.items()}
-        try:
-            where = "docs/ros.md (ingest node, Parameters)"
-            reject_unknown_parameters(self, [*PARAMETERS, *sibling_parameters], where)
-        except UnknownParameterError:
-            self.destroy_node()
-            raise
+        where = "docs/ros.md (ingest node, Parameters)"
+        reject_unknown_parameters(self, [*PARAMETERS, *sibling_parameters], where)
         self.counters: Counter[str] = Counter()  # every reported reason -> occurrences
         self.frame_sets_published = 0
         self._reported_sync: set[str] = set()
@@ -688,23 +682,8 @@ class IngestNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console entry point: spin an IngestNode until Ctrl-C or shutdown."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = IngestNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as exc:  # a bad or misspelt parameter: say which and why, no traceback
-        print(f"ingest_node: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    """Console entry point: spin an IngestNode until Ctrl-C or shutdown (exit 0; 2 on a bad parameter)."""
+    return spin_nodes("ingest_node", lambda nodes: nodes.append(IngestNode()), args)
 
 
 if __name__ == "__main__":

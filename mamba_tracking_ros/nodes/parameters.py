@@ -27,7 +27,8 @@ def reject_unknown_parameters(node: Any, declared: Iterable[str], where: str) ->
     """Raise UnknownParameterError naming every unknown override and the closest declared names.
 
     Call it after declaring every parameter of ``node`` from its table; ``where`` names the table for the user
-    (e.g. "docs/ros.md, tracker node parameters").
+    (e.g. "docs/ros.md, tracker node parameters"). A refused node is destroyed first (no half-built node is
+    left in the context).
     """
     names = sorted(set(declared))
     unknown = unknown_parameters(node, names)
@@ -38,7 +39,9 @@ def reject_unknown_parameters(node: Any, declared: Iterable[str], where: str) ->
         close = difflib.get_close_matches(name, names, n=2, cutoff=0.5)
         hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
         parts.append(f"'{name}'{hint}")
-    raise UnknownParameterError(
+    error = UnknownParameterError(
         f"{node.get_name()}: unknown parameter(s) {', '.join(parts)}; rclpy would ignore them silently, "
         f"so the node refuses to start. Known parameters: {where}"
     )
+    node.destroy_node()
+    raise error

@@ -16,12 +16,9 @@ declares is still an error, with the closest names). A ``__node`` remap would re
 
 from __future__ import annotations
 
-import sys
+from rclpy.node import Node
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
-from mamba_tracking_ros.nodes.parameters import UnknownParameterError
+from mamba_tracking_ros.nodes.entry_point import spin_nodes
 
 __all__ = ["main"]
 
@@ -30,9 +27,7 @@ def main(args: list[str] | None = None) -> int:
     """Run IngestNode and TrackerNode in one executor until Ctrl-C (exit 2 on a bad parameter)."""
     from mamba_tracking_ros.nodes import ingest_node, tracker_node
 
-    rclpy.init(args=args)
-    nodes: list = []
-    try:
+    def build(nodes: list[Node]) -> None:
         # a node-local __node rule outranks the process-wide one, which names the tracker
         ingest = ingest_node.IngestNode(
             sibling_parameters=tracker_node.PARAMETERS, cli_args=["--ros-args", "-r", "__node:=ingest_node"]
@@ -41,22 +36,8 @@ def main(args: list[str] | None = None) -> int:
         tracker = tracker_node.TrackerNode(sibling_parameters=ingest_node.PARAMETERS)
         nodes.append(tracker)
         tracker.start_if_requested()
-        executor = SingleThreadedExecutor()
-        for node in nodes:
-            executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (UnknownParameterError, ValueError) as exc:  # a bad or misspelt parameter: say which, no traceback
-        print(f"tracking_pipeline: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        for node in reversed(nodes):
-            if isinstance(node, tracker_node.TrackerNode):
-                node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+
+    return spin_nodes("tracking_pipeline", build, args)
 
 
 if __name__ == "__main__":

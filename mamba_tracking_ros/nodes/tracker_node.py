@@ -32,7 +32,6 @@ optional ``~/debug_image``. Bad input is logged once (per kind, then at most onc
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
 from collections import deque
@@ -40,7 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import rclpy
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
@@ -49,8 +47,8 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -59,9 +57,10 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
-from mamba_tracking_ros.codecs.stamps import stamp_to_ns
+from mamba_tracking_ros.codecs.stamps import stamp_to_ns, stamp_to_text
 from mamba_tracking_ros.constants import MODALITIES, TrackState
-from mamba_tracking_ros.nodes.parameters import UnknownParameterError, reject_unknown_parameters
+from mamba_tracking_ros.nodes.entry_point import spin_nodes
+from mamba_tracking_ros.nodes.parameters import reject_unknown_parameters
 
 #: Words on ``~/command`` that are commands, not sentences (compared after strip() and lower()).
 RESERVED_COMMANDS: dict[str, str] = {
@@ -276,12 +275,8 @@ class TrackerNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, spec.default, _descriptor(name, spec))
-        try:
-            where = "docs/ros.md (tracker node, Parameters)"
-            reject_unknown_parameters(self, [*PARAMETERS, *sibling_parameters], where)
-        except UnknownParameterError:
-            self.destroy_node()
-            raise
+        where = "docs/ros.md (tracker node, Parameters)"
+        reject_unknown_parameters(self, [*PARAMETERS, *sibling_parameters], where)
         self.add_on_set_parameters_callback(self._check_parameters)
         self._log = self.get_logger()
         self._bad = _BadInputLog(self._log.warning, float(self.get_parameter("bad_input_log_period_s").value))
@@ -642,11 +637,11 @@ class TrackerNode(LifecycleNode):
         except ValueError as exc:
             self._counters.rejected += 1
             kind = "frame_set:" + str(exc).split(":", 1)[0]
-            self._bad(kind, f"frame set rejected (stamp {_stamp_str(msg.header.stamp)}): {exc}")
+            self._bad(kind, f"frame set rejected (stamp {stamp_to_text(msg.header.stamp)}): {exc}")
             return
         for reason in left_out:
             kind = "frame_set_part:" + reason.split(":", 2)[1].strip()
-            self._bad(kind, f"frame set {_stamp_str(msg.header.stamp)}: {reason}; tracking on the rest")
+            self._bad(kind, f"frame set {stamp_to_text(msg.header.stamp)}: {reason}; tracking on the rest")
         self._track_streams(msg, frame.modalities)
         sizes = (
             None if frame.rgb is None or frame.thermal is None else (frame.rgb.shape[:2], frame.thermal.shape)
@@ -705,7 +700,7 @@ class TrackerNode(LifecycleNode):
                 if result is not None:
                     model_ms = (time.perf_counter() - started) * 1000.0
                     if result.note:  # a frame the tracker could not use as usual (e.g. another image size)
-                        self._bad("frame_size", f"frame set {_stamp_str(msg.header.stamp)}: {result.note}")
+                        self._bad("frame_size", f"frame set {stamp_to_text(msg.header.stamp)}: {result.note}")
                         notes.append(result.note)
             except ValueError as exc:
                 self._counters.rejected += 1
@@ -1230,32 +1225,15 @@ def _source_ns(info: Any) -> int:
     return int(info.get("source_timestamp") or 0)
 
 
-def _stamp_str(stamp: Any) -> str:
-    """A header stamp as seconds with nanosecond digits."""
-    return f"{int(stamp.sec)}.{int(stamp.nanosec):09d}"
-
-
 def main(args: list[str] | None = None) -> int:
-    """Run the tracker node until Ctrl-C or an external shutdown (exit code 0)."""
-    rclpy.init(args=args)
-    node: TrackerNode | None = None
-    try:
+    """Run the tracker node until Ctrl-C or an external shutdown (exit 0; 2 on a bad parameter)."""
+
+    def build(nodes: list[Node]) -> None:
         node = TrackerNode()
+        nodes.append(node)
         node.start_if_requested()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except UnknownParameterError as exc:  # a misspelt parameter: say which, no traceback
-        print(f"tracker_node: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+
+    return spin_nodes("tracker_node", build, args)
 
 
 if __name__ == "__main__":
