@@ -45,12 +45,12 @@ def _max_seq_length(path: Path, model_limit: int) -> int:
     return model_limit
 
 
-def _check_sentence(sentence: Any) -> str:
-    """Reject non-str, empty and whitespace-only sentences with a ValueError naming the argument."""
+def check_sentence(sentence: Any, name: str = "sentence") -> str:
+    """A sentence must be a str with some non-space text; else ValueError naming the argument ``name``."""
     if not isinstance(sentence, str):
-        raise ValueError(f"sentence must be a str, got {type(sentence).__name__}")
+        raise ValueError(f"{name}: expected a sentence (str), got {type(sentence).__name__}")
     if not sentence.strip():
-        raise ValueError("sentence must contain text (got an empty or whitespace-only string)")
+        raise ValueError(f"{name}: the sentence is empty")
     return sentence
 
 
@@ -105,7 +105,7 @@ class SentenceEncoder:
         the mask marks the padding False. ``embedding`` is the attention-mask mean of the hidden states of
         the full sentence (up to 256 tokens, like sentence-transformers), L2-normalised.
         """
-        sentence = _check_sentence(sentence)
+        sentence = check_sentence(sentence)
         hidden, attn = self._hidden(sentence, self.max_seq_length)
         weights = attn.unsqueeze(-1).to(hidden.dtype)
         mean = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from mamba_tracking_ros.constants import MODALITIES, SearchMode, TrackState
+from mamba_tracking_ros.model.language import check_sentence
 from mamba_tracking_ros.model.types import TextFeatures, TrackMemory
 from mamba_tracking_ros.tracking.appearance import AppearanceModel
 from mamba_tracking_ros.tracking.box_refinement import BoxRefiner, grey_image
@@ -148,15 +149,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
         if resolved.index is not None and resolved.index >= count:
             raise ValueError(f"device: {device!r} requested but only {count} CUDA device(s) are visible")
     return resolved
-
-
-def _check_sentence(text: Any) -> str:
-    """A sentence must be a non-empty string; ValueError naming ``text`` otherwise."""
-    if not isinstance(text, str):
-        raise ValueError(f"text: expected a sentence (str), got {type(text).__name__}")
-    if not text.strip():
-        raise ValueError("text: the sentence is empty")
-    return text
 
 
 class Tracker:
@@ -318,7 +310,7 @@ class Tracker:
         template clip and the SSM memory, which describe the previous target, are dropped and the track waits
         for the new target. Before start() this only stores the sentence for a later start()/update().
         """
-        sentence = _check_sentence(text)
+        sentence = check_sentence(text, "text")
         with torch.inference_mode():
             self._text = self.net.encode_text(sentence)
         if not self._started:
@@ -340,7 +332,7 @@ class Tracker:
         if not isinstance(frame, Frame):
             raise ValueError(f"frame: expected a Frame, got {type(frame).__name__}")
         if text is not None:
-            _check_sentence(text)
+            check_sentence(text, "text")
         elif box is None and self._text is None:
             raise ValueError("box: start() needs a box, a text, or both")
         prep = self._prepare(frame)
