@@ -31,9 +31,9 @@ import skimage.data  # noqa: E402
 import skimage.transform  # noqa: E402
 import torch  # noqa: E402
 
+from mamba_tracking_ros.frame import EventWindow  # noqa: E402
 from mamba_tracking_ros.model import build_model  # noqa: E402
 from mamba_tracking_ros.tracking import Frame, SearchMode, Tracker  # noqa: E402
-from mamba_tracking_ros.tracking.frame import EventWindow  # noqa: E402
 from mamba_tracking_ros.tracking.tracker import resolve_device  # noqa: E402
 
 HEIGHT, WIDTH = 480, 640

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mamba_tracking_ros.tracking.frame import EventWindow
+from mamba_tracking_ros.frame import EventWindow
 
 WINDOW_US = 33_000  # one 30 Hz frame's window
 

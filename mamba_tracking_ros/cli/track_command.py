@@ -130,9 +130,9 @@ def run_track(args: argparse.Namespace) -> int:
     import cv2
     import torch
 
+    from mamba_tracking_ros.frame import Frame
     from mamba_tracking_ros.ros_adapters.ros_conversion import confidence_to_score
     from mamba_tracking_ros.tracking import Tracker
-    from mamba_tracking_ros.tracking.frame import Frame
 
     box = parse_box(args.box) if args.box else None
     sentence = args.sentence.strip() if args.sentence else None

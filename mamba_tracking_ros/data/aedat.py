@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tracking.frame import EventWindow
+from ..frame import EventWindow
 
 
 def _dv():  # noqa: ANN202 - the module object of an optional compiled dependency

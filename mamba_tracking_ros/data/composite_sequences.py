@@ -69,7 +69,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..tracking.frame import EventWindow, Frame
+from ..frame import EventWindow, Frame
 from .event_sim import Events, EventSimulator
 from .footage import clip_frame_count, read_clip
 from .object_crops import RECOLOUR_HUES_DEG, ObjectCrop, get_crop

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import skimage.data
 
-from ..tracking.frame import Frame
+from ..frame import Frame
 from .event_sim import EventSimulator
 from .thermal_sim import ThermalSceneConfig, compose_thermal_scene, simulate_thermal
 

@@ -3,7 +3,7 @@
 FE108, COESOT, FELT and VisEvent ship event images: every pixel that saw events during the frame interval is
 painted in a polarity colour on a plain background (typically white or black, positive events red and
 negative events blue; grey renderings use bright = ON, dark = OFF). :func:`event_image_to_window` turns one
-such image back into an :class:`~mamba_tracking_ros.tracking.frame.EventWindow` so the tracker's event
+such image back into an :class:`~mamba_tracking_ros.frame.EventWindow` so the tracker's event
 branch (voxel grid) can use it like a raw stream.
 
 Rule:
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mamba_tracking_ros.tracking.frame import EventWindow
+from mamba_tracking_ros.frame import EventWindow
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 

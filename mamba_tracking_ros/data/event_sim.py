@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..tracking.frame import EventWindow
+from ..frame import EventWindow
 
 _TOL = 1e-9  # slack (in thresholds / refractory periods) so exact multiples count as reached despite rounding
 

@@ -46,7 +46,7 @@ def _to_bgr(rgb: np.ndarray) -> np.ndarray:
 
 def thermal_as_grey_rgb(thermal: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.0)) -> np.ndarray:
     """A thermal frame as HxWx3 uint8 grey for the baselines: uint8 as is; uint16 / float32 stretched between
-    the frame's ``percentiles`` (1st / 99th: the tracker's own thermal normalisation, tracking/frame.py)."""
+    the frame's ``percentiles`` (1st / 99th: the tracker's own thermal normalisation, frame.py)."""
     th = np.asarray(thermal)
     if th.ndim == 3 and th.shape[2] == 1:
         th = th[:, :, 0]

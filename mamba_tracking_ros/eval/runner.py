@@ -50,7 +50,7 @@ from mamba_tracking_ros.eval.baselines import (
     thermal_as_grey_rgb,
 )
 from mamba_tracking_ros.eval.metrics import SequenceResult, aggregate, evaluate_sequence, per_attribute
-from mamba_tracking_ros.tracking.frame import Frame
+from mamba_tracking_ros.frame import Frame
 
 MAMBA = "mamba"
 TRACKER_KINDS: tuple[str, ...] = (MAMBA, *BASELINES)

@@ -29,7 +29,7 @@ from mamba_tracking_ros.codecs.image_conversion import (
 )
 from mamba_tracking_ros.codecs.stamps import ns_to_time_fields, stamp_to_ns, stamp_to_seconds
 from mamba_tracking_ros.constants import IMAGE_MODALITIES, MODALITIES
-from mamba_tracking_ros.tracking.frame import EventWindow, Frame
+from mamba_tracking_ros.frame import EventWindow, Frame
 
 __all__ = ["frame_set_message", "frameset_modalities", "frameset_to_frame"]
 

@@ -26,7 +26,7 @@ from mamba_tracking_ros.codecs.image_conversion import (
     numpy_to_image_fields,
 )
 from mamba_tracking_ros.constants import TrackState
-from mamba_tracking_ros.tracking.frame import Frame
+from mamba_tracking_ros.frame import Frame
 from mamba_tracking_ros.tracking.geometry import Box, clip_box, validate_box
 from mamba_tracking_ros.tracking.tracker import TrackResult
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mamba_tracking_ros.frame import EventWindow
 from mamba_tracking_ros.model.event_representation import events_to_voxel_grid, events_to_voxel_grid_torch
-from mamba_tracking_ros.tracking.frame import EventWindow
 
 Box = tuple[float, float, float, float]
 

@@ -41,13 +41,13 @@ import torch
 import torch.nn.functional as F
 
 from mamba_tracking_ros.constants import MODALITIES, SearchMode, TrackState
+from mamba_tracking_ros.frame import Frame
 from mamba_tracking_ros.model.language import check_sentence
 from mamba_tracking_ros.model.types import TextFeatures, TrackMemory
 from mamba_tracking_ros.tracking.appearance import AppearanceModel
 from mamba_tracking_ros.tracking.box_refinement import BoxRefiner, grey_image
 from mamba_tracking_ros.tracking.confidence import MarginConfidence
 from mamba_tracking_ros.tracking.config import TrackerConfig, load_tracker_config
-from mamba_tracking_ros.tracking.frame import Frame
 from mamba_tracking_ros.tracking.geometry import (
     Box,
     CropWindow,

@@ -10,7 +10,7 @@ import skimage.io
 from PIL import Image
 
 from mamba_tracking_ros.data.datasets import DATASET_FORMATS, TrackingSequence, open_dataset, read_boxes
-from mamba_tracking_ros.tracking.frame import EventWindow, Frame
+from mamba_tracking_ros.frame import EventWindow, Frame
 
 H, W = 12, 16
 

@@ -19,9 +19,10 @@ PACKAGE_DIR = ROOT / PACKAGE
 #: Layer of each subpackage (and top-level module) of ``mamba_tracking_ros``. A module may import its own
 #: subpackage and any on a strictly lower layer; subpackages sharing a layer are independent of each other.
 LAYERS: dict[str, int] = {
-    # -1: shared names without torch or ROS (modalities, SearchMode, TrackState); imports nothing.
-    "constants": -1,
-    # 0: foundations, no other mamba_tracking_ros package (data: see ALLOWED_EXCEPTIONS).
+    # -2, -1: shared names and the tracker's input types, without torch or ROS.
+    "constants": -2,  # modalities, SearchMode, TrackState; imports nothing
+    "frame": -1,  # Frame / EventWindow with their input checks (numpy, constants)
+    # 0: foundations, no other mamba_tracking_ros package.
     "ssm": 0,  # Mamba-2 SSD scan kernels and block (torch)
     "codecs": 0,  # image / event message codecs, frame sync: numpy on message fields, no ROS
     "data": 0,  # footage, simulators, dataset readers, splits (no ROS)
@@ -41,18 +42,13 @@ LAYERS: dict[str, int] = {
 
 #: Imports that break the intended order but are not trivial to remove, each with the reason.
 #: Key: (importing subpackage, imported module or package; its submodules match too).
-ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
-    # Sequences, simulators and dataset readers yield the tracker's input type (Frame, EventWindow), which
-    # lives in tracking/ (and imports model.types, hence torch). Moving it to a lower, torch-free module
-    # changes a public path used across data/, eval/, train/, ros_adapters/, tests and docs: left for later.
-    ("data", f"{PACKAGE}.tracking.frame"): "data yields tracking.frame.Frame / EventWindow",
-}
+ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 #: Packages that must import without ROS, and what they must not load.
-ROS_FREE_PACKAGES = ("constants", "ssm", "codecs", "model", "tracking", "data", "train", "eval")
+ROS_FREE_PACKAGES = ("constants", "frame", "ssm", "codecs", "model", "tracking", "data", "train", "eval")
 FORBIDDEN_AT_RUNTIME = ("rclpy", "rosbags", f"{PACKAGE}.nodes", f"{PACKAGE}.ros_adapters", f"{PACKAGE}.apps")
 #: Packages that must not even load torch (plain numpy / stdlib).
-TORCH_FREE_PACKAGES = ("constants", "codecs")
+TORCH_FREE_PACKAGES = ("constants", "frame", "codecs")
 
 
 def _module_name(path: Path) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mamba_tracking_ros.frame import EventWindow
 from mamba_tracking_ros.tracking import Frame, TrackerConfig
 from mamba_tracking_ros.tracking.config import load_tracker_config
-from mamba_tracking_ros.tracking.frame import EventWindow
 
 H, W = 24, 32
 

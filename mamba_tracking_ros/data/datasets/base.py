@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from mamba_tracking_ros.data.event_frames import event_image_to_window
-from mamba_tracking_ros.tracking.frame import EventWindow, Frame
+from mamba_tracking_ros.frame import EventWindow, Frame
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 _SPLIT = re.compile(r"[,\s]+")

@@ -1,5 +1,7 @@
 """Tracker input: one synchronised multimodal frame (RGB, thermal, an event window) with input validation.
 
+Torch-free (numpy and constants only), so data readers, simulators and codecs need not load the network.
+
 Arrays are referenced, not copied. Every check raises ``ValueError`` whose message starts with the field name
 (``rgb``, ``thermal``, ``events.x`` ..., ``timestamp``, ``size``, ``frame``).
 """
