@@ -45,7 +45,12 @@ import torch.nn.functional as F
 
 from mamba_tracking_ros.data.datasets import open_dataset
 from mamba_tracking_ros.data.datasets.base import TrackingSequence
-from mamba_tracking_ros.model.checkpoint import read_checkpoint, save_checkpoint
+from mamba_tracking_ros.model.checkpoint import (
+    checkpoint_choice,
+    read_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from mamba_tracking_ros.model.config import load_config_file, load_model_config, resolve_config_path
 from mamba_tracking_ros.model.network import MultimodalMambaTracker
 from mamba_tracking_ros.model.types import NetOutput, TextFeatures, TrackMemory
@@ -108,7 +113,11 @@ class TrainOptions:
         default=False, metadata=_flag("continue the run saved in --out", action="store_true")
     )
     init_checkpoint: str | None = field(
-        default=None, metadata=_flag("start from these weights (fine-tuning)")
+        default=None,
+        metadata=_flag(
+            "start from these weights (fine-tuning): a checkpoint file, 'default' (the weights shipped for "
+            "--config) or 'none' (random init, as without the flag)"
+        ),
     )
     freeze_stem: bool = field(
         default=False,
@@ -178,7 +187,7 @@ class TrainOptions:
             raise ValueError(f"amp: expected auto, bf16 or off, got {self.amp!r}")
         if self.time_limit_min is not None and self.time_limit_min <= 0:
             raise ValueError(f"time_limit_min: must be positive, got {self.time_limit_min!r}")
-        if self.resume and self.init_checkpoint:
+        if self.resume and checkpoint_choice(self.init_checkpoint) is not None:
             raise ValueError("init_checkpoint: cannot be combined with resume (resume restores the weights)")
 
 
@@ -600,8 +609,12 @@ def build_train_model(
 ) -> MultimodalMambaTracker:
     """Step 1: the network, from ``init_checkpoint`` when given, stem frozen on request (caller seeds)."""
     payload = None
-    if opts.init_checkpoint:
-        payload = read_checkpoint(opts.init_checkpoint)
+    choice = checkpoint_choice(opts.init_checkpoint)
+    if choice is not None:
+        path = resolve_checkpoint(choice, model_cfg)
+        if path is None:  # "default" where no weights ship: say so rather than fine-tune a random network
+            raise ValueError(f"init_checkpoint: no checkpoint ships for model config {model_cfg.name!r}")
+        payload = read_checkpoint(path)
         model_cfg = dataclasses.replace(model_cfg, stem_pretrained=False)
     model = MultimodalMambaTracker(model_cfg)
     if payload is not None:

@@ -342,3 +342,35 @@ def test_training_steps_work_alone(data_root, tiny_yaml, tmp_path, single_thread
     assert again.optimizer.state_dict()["state"].keys() == run.optimizer.state_dict()["state"].keys()
     final = export_model(run, 1, [parts["total"]], weights_digest(run.model), stopped_by_time=False)
     assert read_checkpoint(final)["meta"]["step"] == 1
+
+
+def test_init_checkpoint_reads_a_file_default_or_none(data_root, tiny_yaml, tmp_path, single_thread) -> None:
+    """``--init-checkpoint``: a file's weights are loaded, 'none' is the random init, and 'default' where no
+    weights ship for the config is an error (never a silent random start of a fine-tuning run)."""
+    import dataclasses
+
+    from mamba_tracking_ros.model.checkpoint import save_checkpoint
+    from mamba_tracking_ros.train.engine import build_train_model
+
+    opts = _run_opts(data_root, tiny_yaml, tmp_path / "run")
+    run = set_up_run(opts)
+    with torch.no_grad():
+        for p in run.model.parameters():
+            p.add_(0.5)  # weights no seed reproduces
+    saved = save_checkpoint(run.model, tmp_path / "start.pt")
+    device = torch.device("cpu")
+    loaded = build_train_model(
+        dataclasses.replace(opts, init_checkpoint=str(saved)), run.model_cfg, device, True
+    )
+    assert weights_digest(loaded) == weights_digest(run.model)
+    torch.manual_seed(0)
+    random_a = build_train_model(
+        dataclasses.replace(opts, init_checkpoint="none"), run.model_cfg, device, True
+    )
+    torch.manual_seed(0)
+    random_b = build_train_model(opts, run.model_cfg, device, True)
+    assert weights_digest(random_a) == weights_digest(random_b) != weights_digest(run.model)
+    with pytest.raises(ValueError, match="no checkpoint ships"):
+        build_train_model(dataclasses.replace(opts, init_checkpoint="default"), run.model_cfg, device, True)
+    with pytest.raises(ValueError, match="resume"):
+        dataclasses.replace(opts, init_checkpoint=str(saved), resume=True)
