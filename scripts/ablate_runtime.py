@@ -232,6 +232,24 @@ ASPECT_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
     },
 }
 
+DARK_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
+    "shipped 2026-12-06": ({}, "config/small.yaml with the start-box aspect pull"),
+    "appearance on the gained image": (
+        {"appearance_exposed": True},
+        "the colour / texture check reads the RGB gained like the network's input (not the dark frame)",
+    ),
+}
+
+#: Each grid's changes as the table lists them (without the base config a grid's variants start from).
+CHANGES_BY_GRID: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
+    "shipped": SHIPPED_CHANGES,
+    "current": CURRENT_CHANGES,
+    "refine": REFINE_CHANGES,
+    "exposure": EXPOSURE_CHANGES,
+    "aspect": ASPECT_CHANGES,
+    "dark": DARK_CHANGES,
+}
+
 #: The variant grids: name -> (variants, the reference row the deltas are taken against).
 GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     "policy": (VARIANTS, "old policy (02a33bc)"),
@@ -249,6 +267,7 @@ GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     ),
     "exposure": (EXPOSURE_CHANGES, "no gain (shipped 2026-12-05)"),
     "aspect": (ASPECT_CHANGES, "aspect with the size (shipped 2026-12-06)"),
+    "dark": (DARK_CHANGES, "shipped 2026-12-06"),
 }
 
 
@@ -356,14 +375,7 @@ def write_table(
         if grid == "policy":
             change = CHANGES[name][0] if name in CHANGES else {}
         else:
-            grids = {
-                "shipped": SHIPPED_CHANGES,
-                "current": CURRENT_CHANGES,
-                "refine": REFINE_CHANGES,
-                "exposure": EXPOSURE_CHANGES,
-                "aspect": ASPECT_CHANGES,
-            }
-            change = grids[grid][name][0]
+            change = CHANGES_BY_GRID[grid][name][0]
             if grid == "current" and name != first:
                 change = {k: v for k, v in change.items() if k not in CURRENT_CHANGES[first][0]} or change
         knobs = ", ".join(f"{k}={v}" for k, v in change.items()) or "—"
@@ -402,7 +414,7 @@ def main() -> int:
         help="policy: each change on the policy of 02a33bc; shipped: on the 2026-12-04 config; "
         "current: on config/small.yaml of 2026-12-05 afternoon; refine: the DSST box refinement; "
         "exposure: software auto-exposure on the shipped config; aspect: how fast the box's aspect ratio "
-        "follows the network's",
+        "follows the network's; dark: the appearance check on dark frames",
     )
     p.add_argument("--table-only", action="store_true", help="only rewrite ablation.md from ablation.jsonl")
     args = p.parse_args()

@@ -83,6 +83,8 @@ class TrackerConfig:
     # software auto-exposure: an RGB frame darker than the start frame is gained back to its exposure
     # (99th-percentile grey) for the network, by at most this factor (1: off; within 1.25x: no gain)
     rgb_gain_max: float = 1.0
+    # the colour / texture check reads the RGB gained like the network's input (else the raw, dark frame)
+    appearance_exposed: bool = False
     stats_stride: int = 4  # pixel subsampling for per-frame statistics (thermal percentiles, padding mean)
     size_change_frames: int = 3  # frames in a row of a new image size before the track adopts it (see update)
     # --- inference (see mamba_tracking_ros.tracking.inference)
@@ -163,7 +165,13 @@ class TrackerConfig:
         check_precision(self.precision)
         check_compile(self.compile)
         flags = ("seed_template_from_text", "warm_memory_on_start", "resize_thermal_to_rgb")
-        checks = ("size_rate_from_score", "margin_on_prior", "appearance_floor_rest", "refine_translation")
+        checks = (
+            "size_rate_from_score",
+            "margin_on_prior",
+            "appearance_floor_rest",
+            "refine_translation",
+            "appearance_exposed",
+        )
         for name in (*flags, *checks):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")

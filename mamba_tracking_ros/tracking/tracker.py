@@ -101,6 +101,7 @@ class _Prepared:
     thermal_norm: tuple[float, float] = (1.0, 0.0)  # thermal value -> [0, 1]: scale, offset (before clamping)
     rgb_level: float | None = None  # RGB exposure level: 99th-percentile grey (when rgb_gain_max > 1)
     grey: np.ndarray | None = None  # the box refiner's grey image, made on first use (see Tracker._grey)
+    exposed_rgb: np.ndarray | None = None  # the gained RGB for the appearance check (Tracker._appearance_rgb)
 
 
 #: Frames less than this much darker than the start frame keep their exposure (no gain below it).
@@ -745,11 +746,22 @@ class Tracker:
             return []
         out = []
         if prep.frame.rgb is not None:
-            out.append((self._appearance, prep.frame.rgb))
+            out.append((self._appearance, self._appearance_rgb(prep)))
         mode = self.config.thermal_appearance
         if prep.frame.thermal is not None and (mode == "always" or (mode == "no_rgb" and not out)):
             out.append((self._thermal_appearance, self._thermal_grey(prep)))
         return out
+
+    def _appearance_rgb(self, prep: _Prepared) -> np.ndarray:
+        """The RGB image the appearance check reads: the frame, or with ``appearance_exposed`` the frame
+        gained like the network's input (software auto-exposure), made once per frame."""
+        gain = prep.transforms["rgb"][0]
+        if not self.config.appearance_exposed or gain <= 1.0:
+            return prep.frame.rgb
+        if prep.exposed_rgb is None:
+            lit = prep.frame.rgb.astype(np.float32) * np.float32(gain)
+            prep.exposed_rgb = np.minimum(lit, 255.0).astype(np.uint8)
+        return prep.exposed_rgb
 
     @staticmethod
     def _thermal_grey(prep: _Prepared) -> np.ndarray:

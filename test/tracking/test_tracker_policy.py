@@ -341,3 +341,32 @@ def test_exposure_gain_brings_a_dark_frame_back_to_the_start_frames_level(small_
     assert crops[1.0, "dark"].mean().item() == pytest.approx(reference.mean().item() / 8, rel=0.1)
     with pytest.raises(ValueError, match="rgb_gain_max"):
         TrackerConfig(rgb_gain_max=0.5)
+
+
+def test_appearance_exposed_checks_the_dark_frame_gained_like_the_network_input(
+    small_net: torch.nn.Module,
+) -> None:
+    """``appearance_exposed``: on a frame 8x darker than the start frame the colour / texture check reads the
+    gained image (its target histogram then matches the start frame's far better than the dark frame's);
+    off, or on a frame about as bright as the start frame, it reads the frame itself."""
+    bright = scene(0)
+    dark = dimmed(bright, 1 / 8)
+    images = {}
+    for exposed in (False, True):
+        config = {"rgb_gain_max": 16.0, "appearance_exposed": exposed}
+        tracker = Tracker(model=small_net, tracker_config=config)
+        tracker.start(bright, box=BOX)
+        for name, frame in (("dark", dark), ("bright", bright)):
+            pairs = tracker._appearance_images(tracker._prepare(frame))
+            assert [model for model, _ in pairs] == [tracker._appearance]
+            images[exposed, name] = pairs[0][1]
+        model = tracker._appearance
+    assert images[False, "dark"] is dark.rgb and images[True, "bright"] is bright.rgb
+    gained = images[True, "dark"]
+    assert gained.dtype == np.uint8 and gained.shape == dark.rgb.shape
+    assert abs(float(gained.mean()) - float(bright.rgb.mean())) < 0.1 * float(bright.rgb.mean())
+    raw_match = model.similarity(dark.rgb, [BOX])[0]
+    gained_match = model.similarity(gained, [BOX])[0]
+    assert gained_match > 0.8 > raw_match, (gained_match, raw_match)
+    with pytest.raises(ValueError, match="appearance_exposed"):
+        TrackerConfig(appearance_exposed="yes")
