@@ -26,7 +26,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from mamba_tracking_msgs.msg import FrameSet, TrackStatus
 from mamba_tracking_msgs.srv import SetTarget
 from rcl_interfaces.msg import Log
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -206,9 +206,9 @@ def wait_for(
     raise AssertionError(f"timed out waiting for {what}" + (f" ({what_else()})" if what_else else ""))
 
 
-def _spin_through_node_teardown(executor: MultiThreadedExecutor) -> None:
+def _spin_through_node_teardown(executor: SingleThreadedExecutor) -> None:
     """Spin until shutdown; a node destroyed while the executor was building its wait set (rclpy raises
-    InvalidHandle in the spin thread) must not end the spinning for every later test of the module."""
+    InvalidHandle in the spin thread) must not end the spinning."""
     from rclpy._rclpy_pybind11 import InvalidHandle
 
     while True:
@@ -219,18 +219,45 @@ def _spin_through_node_teardown(executor: MultiThreadedExecutor) -> None:
             continue
 
 
+class NodeSpinners:
+    """One SingleThreadedExecutor per node, each spinning in a thread of its own, as apps/replay.py runs its
+    nodes: rclpy's MultiThreadedExecutor busy-waits while a callback group is busy (rclpy issue 1223) and so
+    starves the tracker's inference thread of the GIL on a loaded 2-core machine."""
+
+    def __init__(self, context: rclpy.Context) -> None:
+        """Spin nodes of ``context``; none yet."""
+        self.context = context
+        self._running: dict[Any, tuple[SingleThreadedExecutor, threading.Thread]] = {}
+
+    def add_node(self, node: Any) -> None:
+        """Start spinning ``node`` in its own executor and thread."""
+        executor = SingleThreadedExecutor(context=self.context)
+        executor.add_node(node)
+        thread = threading.Thread(target=_spin_through_node_teardown, args=(executor,), daemon=True)
+        thread.start()
+        self._running[node] = (executor, thread)
+
+    def remove_node(self, node: Any) -> None:
+        """Stop spinning ``node`` (its executor shut down, its thread joined); the node stays valid."""
+        executor, thread = self._running.pop(node)
+        executor.shutdown(timeout_sec=5.0)
+        thread.join(timeout=5.0)
+
+    def shutdown(self) -> None:
+        """Stop spinning every node."""
+        for node in list(self._running):
+            self.remove_node(node)
+
+
 @pytest.fixture(scope="module")
 def ros():
-    """One rclpy context and a spinning multi-threaded executor for the module."""
+    """One rclpy context for the module; each node spins on its own single-threaded executor."""
     context = rclpy.Context()
     rclpy.init(context=context)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    thread = threading.Thread(target=_spin_through_node_teardown, args=(executor,), daemon=True)
-    thread.start()
-    yield {"context": context, "executor": executor}
-    executor.shutdown(timeout_sec=5.0)
+    spinners = NodeSpinners(context)
+    yield {"context": context, "executor": spinners}
+    spinners.shutdown()
     rclpy.shutdown(context=context)
-    thread.join(timeout=5.0)
 
 
 _COUNTER = [0]
@@ -270,8 +297,6 @@ def make_node(ros, tiny_yaml):
     for node in made:
         node.close()
         ros["executor"].remove_node(node)
-    time.sleep(0.1)  # let the executor rebuild its wait set without them before their handles go
-    for node in made:
         node.destroy_node()
 
 
