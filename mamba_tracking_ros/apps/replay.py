@@ -288,8 +288,9 @@ class _Recorder:
         self.detections: dict[int, list[Any]] = defaultdict(list)  # stamp -> Detection2DArray per pass
         self.statuses: dict[int, list[Any]] = defaultdict(list)
         self.status_count = 0
-        # what a command's acknowledgement changes: the target's id (sentence, box, reset) or the reject count
-        self.track_id = ""
+        # what a command's acknowledgement changes: the count of commands the tracker has taken up, or of the
+        # ones it rejected before taking them up
+        self.commands_applied = 0
         self.commands_rejected = 0
         self.sentences: list[str] = []
         self._classes = {t: message_class(m) for t, m in topics.items()}
@@ -319,25 +320,23 @@ class _Recorder:
                 else:
                     self.statuses[stamp].append(msg)
                     self.status_count += 1
-                    self.track_id = str(msg.track_id)
+                    self.commands_applied = int(msg.commands_applied)
                     self.commands_rejected = int(msg.commands_rejected)
                     if msg.sentence and (not self.sentences or self.sentences[-1] != msg.sentence):
                         self.sentences.append(str(msg.sentence))
                 self.cv.notify_all()
 
-    def acknowledged(self, command: str | None) -> Callable[[], bool]:
-        """A predicate for :meth:`wait`: true once the tracker has applied the command published now.
+    def acknowledged(self) -> Callable[[], bool]:
+        """A predicate for :meth:`wait`: true once the tracker has handled the command published now.
 
-        A sentence, a box (``command`` None) or ``reset`` changes the target's id in TrackStatus, a rejected
-        one the reject count; ``relocalise`` only publishes a status. Any other status (the input-timeout
-        one before the first frame set, say) does not count, so the next frame cannot overtake the command.
+        TrackStatus's ``commands_applied`` grows when the tracker takes a command up (sentence, box, reset,
+        relocalise, accepted or not), ``commands_rejected`` when it refuses one before that (an empty
+        sentence, say). Any other status (the input-timeout one before the first frame set, say) does not
+        count, so the next frame cannot overtake the command.
         """
         with self.cv:
-            count, track_id, rejected = self.status_count, self.track_id, self.commands_rejected
-        word = (command or "").strip().lower()
-        if word in ("relocalise", "relocalize"):
-            return lambda: self.status_count > count
-        return lambda: self.track_id != track_id or self.commands_rejected > rejected
+            applied, rejected = self.commands_applied, self.commands_rejected
+        return lambda: self.commands_applied > applied or self.commands_rejected > rejected
 
     def wait(self, predicate: Any, timeout: float) -> bool:
         """Wait until ``predicate()`` holds (checked under the condition lock) or ``timeout`` seconds pass."""
@@ -484,7 +483,7 @@ def _play(
             if spin_error:
                 raise RuntimeError(f"replay: the ROS executor stopped: {spin_error[0]!r}") from spin_error[0]
             text = deserialize_message(msg.data, string_cls).data if msg.role == "command" else None
-            applied = recorder.acknowledged(text) if msg.role in ("command", "box") else None
+            applied = recorder.acknowledged() if msg.role in ("command", "box") else None
             publishers[topic].publish(msg.data)
             published[topic] += 1
             if text is not None and loop == 0:

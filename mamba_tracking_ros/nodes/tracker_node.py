@@ -1068,6 +1068,7 @@ class TrackerNode(LifecycleNode):
                 images_lost=c.images_lost,
                 commands_rejected=c.commands_rejected,
                 commands_lost=c.commands_lost,
+                commands_applied=c.commands_applied,
                 fps=c.fps(now),
                 input_age_s=age,
             )
@@ -1159,6 +1160,7 @@ class TrackerNode(LifecycleNode):
             "images_lost": c.images_lost,
             "commands_rejected": c.commands_rejected,
             "commands_lost": c.commands_lost,
+            "commands_applied": c.commands_applied,
             "bad_inputs": self._bad.total,
             "latest_problem": "" if latest is None else latest[1],
             "latest_problem_age_s": "nan" if latest is None else f"{now - latest[0]:.1f}",

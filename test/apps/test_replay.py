@@ -102,8 +102,8 @@ def test_replay_rejects_bad_input(tmp_path, capsys):
 
 
 def test_lockstep_waits_for_the_command_not_for_any_status(rclpy_context) -> None:
-    """A command counts as applied only when a status shows its effect (new target id, or one more rejected
-    command); the input-timeout status that a slow tracker publishes meanwhile does not let the next frame
+    """A command counts as handled only when a status shows one more command taken up (commands_applied) or
+    rejected; the input-timeout status that a slow tracker publishes meanwhile does not let the next frame
     overtake the command (seen under load: the box applied one frame late)."""
     import rclpy
     from rclpy.serialization import serialize_message
@@ -117,23 +117,24 @@ def test_lockstep_waits_for_the_command_not_for_any_status(rclpy_context) -> Non
     try:
         recorder = _Recorder(node, {"/tracker/status": status_type})
 
-        def status(track_id: str, rejected: int = 0, state: str = "waiting_for_target") -> None:
+        def status(applied: int, rejected: int = 0, state: str = "waiting_for_target") -> None:
             """Feed one TrackStatus through the recorder's raw-message callback."""
-            msg = status_cls(state=state, track_id=track_id, commands_rejected=rejected)
+            msg = status_cls(state=state, commands_applied=applied, commands_rejected=rejected)
             recorder._on("/tracker/status", serialize_message(msg))
 
-        status("target-0")
-        box = recorder.acknowledged(None)
-        status("target-0", state="no_input")  # the input timeout, not the box
+        status(0)
+        box = recorder.acknowledged()
+        status(0, state="no_input")  # the input timeout, not the box
         assert not box()
-        status("target-1")  # the box applied: new target id
+        status(1)  # the box taken up
         assert box()
-        sentence = recorder.acknowledged("the red cup")
-        status("target-1", rejected=1)  # rejected: the target is kept, the reject count grows
+        sentence = recorder.acknowledged()
+        status(1, rejected=1)  # refused at the topic: the reject count grows
         assert sentence()
-        relocalise = recorder.acknowledged(" Relocalise ")  # keeps the target: any later status
+        relocalise = recorder.acknowledged()  # keeps the target and its id: only the count tells
+        status(1, rejected=1, state="relocalising")
         assert not relocalise()
-        status("target-1", rejected=1, state="relocalising")
+        status(2, rejected=1, state="relocalising")
         assert relocalise()
     finally:
         node.destroy_node()

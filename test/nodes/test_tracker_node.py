@@ -899,6 +899,35 @@ def test_box_and_reset_on_two_topics_keep_their_order(make_node) -> None:
         nxt += 2
 
 
+def test_status_counts_every_command_taken_up(make_node) -> None:
+    """TrackStatus.commands_applied grows by one per command the node takes up (sentence, box, relocalise,
+    reset, a sentence the tracker refuses when applying it), and not for one rejected at the topic; each
+    change comes with a status, so a client that published a command can wait for its acknowledgement."""
+    node, probe = make_node()
+    probe.warm_up()
+
+    def newest_applied() -> int:
+        statuses = probe.items("status")
+        return int(statuses[-1].commands_applied) if statuses else -1
+
+    start = newest_applied()
+    assert start == node.commands_applied
+    sends = (
+        lambda: probe.box.publish(box_msg(50, 30, 40, 36)),
+        lambda: probe.command.publish(String(data="the red square")),
+        lambda: probe.command.publish(String(data="relocalise")),
+        lambda: probe.command.publish(String(data="reset")),
+    )
+    for n, send in enumerate(sends, start=1):
+        send()
+        wait_for(lambda n=n: newest_applied() == start + n, f"commands_applied = {start + n} in a status")
+    rejected = node.commands_rejected
+    probe.command.publish(String(data="   "))  # refused at the topic: rejected, never taken up
+    wait_for(lambda: node.commands_rejected == rejected + 1, "the empty sentence rejected")
+    wait_for(lambda: probe.items("status")[-1].commands_rejected == rejected + 1, "a status saying so")
+    assert newest_applied() == start + len(sends) == node.commands_applied
+
+
 def test_thermal_of_another_size_is_resized_and_said_once(make_node) -> None:
     """A 640x512-style thermal beside a smaller RGB (different aspect too) is resized, not rejected: the
     frame sets are tracked on both streams and the assumption is logged once."""

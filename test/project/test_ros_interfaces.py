@@ -63,6 +63,7 @@ SPEC_FIELDS = {
         "images_lost": "uint64",
         "commands_rejected": "uint64",
         "commands_lost": "uint64",
+        "commands_applied": "uint64",
         "fps": "float",
         "input_age_s": "float",
         "message": "string",
