@@ -240,6 +240,13 @@ DARK_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
     ),
 }
 
+BORDER_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
+    "shipped 2026-12-06 evening": ({}, "config/small.yaml with the colour check on the gained image"),
+    "border penalty 0.5": ({"border_penalty": 0.5}, "rank * (share of the box inside the image) ** 0.5"),
+    "border penalty 1": ({"border_penalty": 1.0}, "rank * share of the box inside the image"),
+    "border penalty 2": ({"border_penalty": 2.0}, "rank * (share of the box inside the image) ** 2"),
+}
+
 #: Each grid's changes as the table lists them (without the base config a grid's variants start from).
 CHANGES_BY_GRID: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
     "shipped": SHIPPED_CHANGES,
@@ -248,6 +255,7 @@ CHANGES_BY_GRID: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
     "exposure": EXPOSURE_CHANGES,
     "aspect": ASPECT_CHANGES,
     "dark": DARK_CHANGES,
+    "border": BORDER_CHANGES,
 }
 
 #: The variant grids: name -> (variants, the reference row the deltas are taken against).
@@ -268,6 +276,7 @@ GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     "exposure": (EXPOSURE_CHANGES, "no gain (shipped 2026-12-05)"),
     "aspect": (ASPECT_CHANGES, "aspect with the size (shipped 2026-12-06)"),
     "dark": (DARK_CHANGES, "shipped 2026-12-06"),
+    "border": (BORDER_CHANGES, "shipped 2026-12-06 evening"),
 }
 
 
@@ -414,7 +423,8 @@ def main() -> int:
         help="policy: each change on the policy of 02a33bc; shipped: on the 2026-12-04 config; "
         "current: on config/small.yaml of 2026-12-05 afternoon; refine: the DSST box refinement; "
         "exposure: software auto-exposure on the shipped config; aspect: how fast the box's aspect ratio "
-        "follows the network's; dark: the appearance check on dark frames",
+        "follows the network's; dark: the appearance check on dark frames; border: candidates mostly "
+        "outside the image",
     )
     p.add_argument("--table-only", action="store_true", help="only rewrite ablation.md from ablation.jsonl")
     args = p.parse_args()

@@ -31,6 +31,9 @@ class TrackerConfig:
     top_k: int = 5  # candidates (local maxima of the score map) scored by the MVLM confidence
     size_update_rate: float = 0.5  # local: w,h move towards the predicted size by rate (* score); 1: off
     size_penalty_k: float = 0.0  # local: SiamRPN scale/aspect change penalty on scores (0: off)
+    # candidates are ranked by score * (share of the box inside the image) ** border_penalty: a box predicted
+    # mostly in the padding around the image is clipped to a sliver that collapses the next search (0: off)
+    border_penalty: float = 0.0
     size_rate_from_score: bool = True  # multiply size_update_rate by the peak's sigmoid score (SiamRPN-style)
     # share of the network's aspect-ratio (w/h) deviation from the given start box's that the box keeps (log
     # space, centre and area kept; sentence-only tracks: no pull); 1: the network's aspect; 0: the start box's
@@ -94,7 +97,7 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         """Validate ranges; a bad value raises ValueError naming the field."""
         positive = ("search_factor", "template_factor", "min_search_side", "min_box_size")
-        for name in ("size_penalty_k", "appearance_weight", "texture_weight"):
+        for name in ("size_penalty_k", "appearance_weight", "texture_weight", "border_penalty"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value < 100.0):
                 raise ValueError(f"{name}: must be in [0, 100), got {value!r}")

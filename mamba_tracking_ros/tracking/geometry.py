@@ -232,6 +232,15 @@ def cell_boxes(
     return boxes, np.stack([cx, cy], axis=-1).reshape(-1, 2)
 
 
+def inside_fraction(boxes_xyxy: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Share of each ``(N, 4)`` corner box's area that lies inside a ``width x height`` image, in [0, 1]."""
+    b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    area = np.clip(b[:, 2] - b[:, 0], 1e-6, None) * np.clip(b[:, 3] - b[:, 1], 1e-6, None)
+    inside_w = np.clip(np.minimum(b[:, 2], width) - np.maximum(b[:, 0], 0.0), 0.0, None)
+    inside_h = np.clip(np.minimum(b[:, 3], height) - np.maximum(b[:, 1], 0.0), 0.0, None)
+    return np.clip(inside_w * inside_h / area, 0.0, 1.0)
+
+
 def size_change_penalty(boxes_xyxy: np.ndarray, last_wh: tuple[float, float], k: float) -> np.ndarray:
     """SiamRPN's scale / aspect-ratio change penalty per box: ``exp(-k * (max(r, 1/r) * max(s, 1/s) - 1))``.
 

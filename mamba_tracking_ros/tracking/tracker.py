@@ -59,6 +59,7 @@ from mamba_tracking_ros.tracking.geometry import (
     crop_event_voxels_device,
     full_frame_window,
     hanning_window,
+    inside_fraction,
     size_change_penalty,
     square_window,
     validate_box,
@@ -614,6 +615,19 @@ class Tracker:
         prior = np.exp(-((cols - cx) ** 2 + (rows - cy) ** 2) / (2.0 * sigma * sigma))
         return (1.0 - influence) * scores + influence * prior
 
+    def _penalty(self, boxes: np.ndarray, window: CropWindow, prep: _Prepared) -> np.ndarray:
+        """Per-cell factor on the scores before ranking (1: none): SiamRPN's size-change penalty
+        (``size_penalty_k``) times the share of the cell's box inside the image to the ``border_penalty``."""
+        cfg = self.config
+        penalty = np.ones(len(boxes), dtype=np.float64)
+        if self._box is not None and self._acquired and cfg.size_penalty_k > 0.0:
+            last_wh = (self._box[2] / window.scale, self._box[3] / window.scale)  # in crop pixels
+            penalty = size_change_penalty(boxes, last_wh, cfg.size_penalty_k)
+        if cfg.border_penalty > 0.0:  # a box mostly in the padding around the image: clipped, it is a sliver
+            inside = inside_fraction(window.crop_to_image(boxes), prep.width, prep.height)
+            penalty = penalty * inside**cfg.border_penalty
+        return penalty
+
     def _candidates(self, ranked: np.ndarray) -> np.ndarray:
         """Flat indices of the top-k local maxima (3x3) of the ranking map, best first."""
         hs, ws = ranked.shape
@@ -660,10 +674,7 @@ class Tracker:
         scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         stride = window.out_size / scores.shape[1]
         boxes, _ = cell_boxes(offset, size, stride, window.out_size)
-        penalty = np.ones_like(scores)
-        if self._box is not None and self._acquired and cfg.size_penalty_k > 0.0:
-            last_wh = (self._box[2] / window.scale, self._box[3] / window.scale)  # in crop pixels
-            penalty = size_change_penalty(boxes, last_wh, cfg.size_penalty_k).reshape(scores.shape)
+        penalty = self._penalty(boxes, window, prep).reshape(scores.shape)
         ranked = self._rank(scores * penalty, mode, window)
         margin_values = ranked if cfg.margin_on_prior and mode == SearchMode.LOCAL else None
         images = self._appearance_images(prep)

@@ -37,6 +37,7 @@ def test_policy_options_are_validated() -> None:
         ({"size_penalty_k": -1.0}, "size_penalty_k"),
         ({"memory_update_min_kappa": float("nan")}, "memory_update_min_kappa"),
         ({"margin_on_prior": 1}, "margin_on_prior"),
+        ({"border_penalty": -0.5}, "border_penalty"),
     ):
         with pytest.raises(ValueError, match=name):
             TrackerConfig(**bad)
@@ -370,3 +371,26 @@ def test_appearance_exposed_checks_the_dark_frame_gained_like_the_network_input(
     assert gained_match > 0.8 > raw_match, (gained_match, raw_match)
     with pytest.raises(ValueError, match="appearance_exposed"):
         TrackerConfig(appearance_exposed="yes")
+
+
+def test_border_penalty_demotes_cells_whose_box_lies_in_the_padding(small_net: torch.nn.Module) -> None:
+    """``border_penalty``: a search window reaching past the image's corner scales each cell by the share of
+    its box inside the image to that power (a cell wholly in the padding cannot win); 0 leaves every cell."""
+    from mamba_tracking_ros.tracking.geometry import cell_boxes, inside_fraction, square_window
+
+    frame = scene(0)
+    penalties = {}
+    for k in (0.0, 2.0):
+        tracker = Tracker(model=small_net, tracker_config={"border_penalty": k})
+        tracker.start(frame, box=BOX)
+        prep = tracker._prepare(frame)
+        window = square_window(0.0, 0.0, 120.0, tracker.net.cfg.search_size)  # centred on the corner
+        cells = tracker.net.cfg.search_size // tracker.net.cfg.stride
+        offset = np.zeros((2, cells, cells))
+        size = np.full((2, cells, cells), 0.2)
+        boxes, _ = cell_boxes(offset, size, window.out_size / cells, window.out_size)
+        penalties[k] = tracker._penalty(boxes, window, prep)
+    inside = inside_fraction(window.crop_to_image(boxes), frame.rgb.shape[1], frame.rgb.shape[0])
+    assert np.all(penalties[0.0] == 1.0)
+    assert penalties[2.0] == pytest.approx(inside**2)
+    assert inside.min() == 0.0 and inside.max() == 1.0  # the window holds both kinds of cell

@@ -14,6 +14,7 @@ from mamba_tracking_ros.tracking.geometry import (
     crop_and_resize,
     full_frame_window,
     hanning_window,
+    inside_fraction,
     square_window,
     validate_box,
     xywh_to_xyxy,
@@ -179,3 +180,9 @@ def test_crop_does_not_modify_a_float_source() -> None:
     got = crop_and_resize(image, CropWindow(0, 0, 20, 10), scale=0.1, offset=-0.5, clamp=(0.0, 0.3))
     np.testing.assert_array_equal(image, before)
     assert float(got.max()) <= 0.3 and float(got.min()) >= 0.0
+
+
+def test_inside_fraction_by_hand() -> None:
+    """Share inside a 100x50 image: a box wholly in, half across the left edge, a quarter at a corner, out."""
+    boxes = np.array([[10, 10, 30, 30], [-10, 0, 10, 20], [90, 40, 110, 60], [200, 0, 220, 10]], dtype=float)
+    assert inside_fraction(boxes, 100, 50) == pytest.approx([1.0, 0.5, 0.25, 0.0])
