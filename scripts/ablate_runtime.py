@@ -247,6 +247,13 @@ BORDER_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
     "border penalty 2": ({"border_penalty": 2.0}, "rank * (share of the box inside the image) ** 2"),
 }
 
+EVIDENCE_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
+    "shipped 2026-12-06 night": ({}, "config/small.yaml with the border penalty"),
+    "score floor 0.2": ({"score_floor_ratio": 0.2}, "kappa x min(1, peak / (0.2 x the track's usual peak))"),
+    "score floor 0.3": ({"score_floor_ratio": 0.3}, "kappa x min(1, peak / (0.3 x the track's usual peak))"),
+    "score floor 0.5": ({"score_floor_ratio": 0.5}, "kappa x min(1, peak / (0.5 x the track's usual peak))"),
+}
+
 #: Each grid's changes as the table lists them (without the base config a grid's variants start from).
 CHANGES_BY_GRID: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
     "shipped": SHIPPED_CHANGES,
@@ -256,6 +263,7 @@ CHANGES_BY_GRID: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
     "aspect": ASPECT_CHANGES,
     "dark": DARK_CHANGES,
     "border": BORDER_CHANGES,
+    "evidence": EVIDENCE_CHANGES,
 }
 
 #: The variant grids: name -> (variants, the reference row the deltas are taken against).
@@ -277,6 +285,7 @@ GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     "aspect": (ASPECT_CHANGES, "aspect with the size (shipped 2026-12-06)"),
     "dark": (DARK_CHANGES, "shipped 2026-12-06"),
     "border": (BORDER_CHANGES, "shipped 2026-12-06 evening"),
+    "evidence": (EVIDENCE_CHANGES, "shipped 2026-12-06 night"),
 }
 
 
@@ -424,7 +433,7 @@ def main() -> int:
         "current: on config/small.yaml of 2026-12-05 afternoon; refine: the DSST box refinement; "
         "exposure: software auto-exposure on the shipped config; aspect: how fast the box's aspect ratio "
         "follows the network's; dark: the appearance check on dark frames; border: candidates mostly "
-        "outside the image",
+        "outside the image; evidence: a floor on the peak score behind the confidence",
     )
     p.add_argument("--table-only", action="store_true", help="only rewrite ablation.md from ablation.jsonl")
     args = p.parse_args()

@@ -72,6 +72,9 @@ class TrackerConfig:
     corr_scale_floor: float = 0.05  # floor of the robust scale dividing the correlation margin
     cls_scale_floor: float = 0.05  # floor of the robust scale dividing the classification margin
     scale_momentum: float = 0.9  # running average of the per-frame robust scales (MAD * 1.4826)
+    # a candidate's kappa is scaled by min(1, its peak score / (this ratio * the track's usual confident peak
+    # score)): a near-zero peak is no evidence of the target however large its margin (0: off)
+    score_floor_ratio: float = 0.0
     tau: float = 0.25  # gate: kappa >= tau -> TRACKING and local search next, else global relocalisation
     lost_after: int = 10  # consecutive frames below tau after which the state is LOST (search stays global)
     init_box_confidence: float = 1.0  # confidence reported for, and EWMA memory seeded by, a user-given box
@@ -122,6 +125,7 @@ class TrackerConfig:
             "motion_momentum",
             "global_window_influence",
             "appearance_update_rate",
+            "score_floor_ratio",
             "refine_scale",
             "refine_learning_rate",
         )

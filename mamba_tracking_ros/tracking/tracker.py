@@ -294,6 +294,7 @@ class Tracker:
         # log(w / h) of the given start box (aspect_update_rate < 1); None on a sentence-only track, whose
         # only aspect estimate is the network's own (pulling towards its first box lost 1.7 AUC on test)
         self._aspect_ref: float | None = None
+        self._score_ref: float | None = None  # the track's usual peak score (score_floor_ratio > 0)
 
     def reset_memory(self) -> None:
         """Forget the temporal memory only (SSM state and MVLM confidence) and relocalise globally next frame.
@@ -327,6 +328,7 @@ class Tracker:
             self._memory = TrackMemory()
             self._acquired = False
             self._aspect_ref = None
+            self._score_ref = None
             self._state = TrackState.WAITING_FOR_TARGET
 
     def start(self, frame: Frame, box: Sequence[float] | None = None, text: str | None = None) -> TrackResult:
@@ -628,6 +630,18 @@ class Tracker:
             penalty = penalty * inside**cfg.border_penalty
         return penalty
 
+    def _weigh_by_evidence(self, estimate: Any, candidate_scores: np.ndarray) -> Any:
+        """With ``score_floor_ratio`` > 0: each candidate's kappa times ``min(1, score / (ratio * usual))``,
+        ``usual`` being the EWMA of the track's confident local peak scores. The MVLM margin is relative: a
+        peak of 0.02 over competitors of 0.00 has a large margin, yet is no evidence of the target."""
+        ratio = self.config.score_floor_ratio
+        if ratio <= 0.0 or self._score_ref is None or self._score_ref <= 0.0:
+            return estimate
+        evidence = np.clip(
+            np.asarray(candidate_scores, dtype=np.float64) / (ratio * self._score_ref), 0.0, 1.0
+        )
+        return replace(estimate, kappa=estimate.kappa * evidence)
+
     def _candidates(self, ranked: np.ndarray) -> np.ndarray:
         """Flat indices of the top-k local maxima (3x3) of the ranking map, best first."""
         hs, ws = ranked.shape
@@ -693,10 +707,13 @@ class Tracker:
             stride,
             margin_values=None if margin_values is None else margin_values.ravel(),
         )
+        estimate = self._weigh_by_evidence(estimate, scores.ravel()[cand])
         passing = np.flatnonzero(estimate.kappa >= cfg.tau)
         pick = int(passing[0]) if passing.size else 0  # candidates are sorted by rank: best of S_t, else best
         kappa = self._confidence.commit(estimate, pick)
         score = float(scores.ravel()[cand[pick]])
+        if passing.size and mode == SearchMode.LOCAL:
+            self._score_ref = score if self._score_ref is None else 0.9 * self._score_ref + 0.1 * score
         if passing.size or kappa >= cfg.memory_update_min_kappa:
             self._memory = memory  # MambaVLT: the final state becomes the next frame's initial state
         image_box = [float(v) for v in xyxy_to_xywh(window.crop_to_image(boxes[cand[pick]]))]

@@ -38,6 +38,7 @@ def test_policy_options_are_validated() -> None:
         ({"memory_update_min_kappa": float("nan")}, "memory_update_min_kappa"),
         ({"margin_on_prior": 1}, "margin_on_prior"),
         ({"border_penalty": -0.5}, "border_penalty"),
+        ({"score_floor_ratio": 1.5}, "score_floor_ratio"),
     ):
         with pytest.raises(ValueError, match=name):
             TrackerConfig(**bad)
@@ -394,3 +395,42 @@ def test_border_penalty_demotes_cells_whose_box_lies_in_the_padding(small_net: t
     assert np.all(penalties[0.0] == 1.0)
     assert penalties[2.0] == pytest.approx(inside**2)
     assert inside.min() == 0.0 and inside.max() == 1.0  # the window holds both kinds of cell
+
+
+def test_score_floor_scales_kappa_by_the_peak_against_the_tracks_usual_peak(
+    small_net: torch.nn.Module,
+) -> None:
+    """``score_floor_ratio``: a candidate's kappa is multiplied by min(1, score / (ratio * usual peak)), the
+    usual peak being learnt from the track's confident local frames; off (0) or before any confident frame,
+    kappa is untouched. A near-zero peak with a large margin then fails the gate."""
+    from mamba_tracking_ros.tracking.confidence import ConfidenceEstimate
+
+    frames = [scene(i) for i in range(6)]
+    kappa = np.array([0.9, 0.9, 0.9])
+    estimate = ConfidenceEstimate(
+        kappa=kappa,
+        kappa_vlm=kappa,
+        memory=kappa,
+        cls_margin=kappa,
+        corr_margin=None,
+        cls_competitor=np.zeros(3),
+        corr_competitor=None,
+        cls_scale=0.1,
+        corr_scale=None,
+    )
+    for ratio in (0.0, 0.5):
+        tracker = Tracker(model=small_net, tracker_config={"score_floor_ratio": ratio})
+        tracker.start(frames[0], box=BOX)
+        assert tracker._weigh_by_evidence(estimate, np.ones(3)) is estimate  # no usual peak yet
+        for frame in frames[1:]:
+            tracker.update(frame)
+        usual = tracker._score_ref
+        assert usual is not None and 0.0 < usual <= 1.0  # learnt from the confident frames
+        candidate_scores = usual * np.array([2.0, 0.25, 0.02])  # well above, below, far below the usual peak
+        weighed = tracker._weigh_by_evidence(estimate, candidate_scores)
+        if ratio == 0.0:
+            assert weighed is estimate
+        else:
+            expected = 0.9 * np.minimum(1.0, candidate_scores / (0.5 * usual))
+            assert weighed.kappa == pytest.approx(expected)
+            assert weighed.kappa[2] < 0.25 <= 0.9  # the near-zero peak falls below the default tau
