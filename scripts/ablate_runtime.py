@@ -247,11 +247,37 @@ BORDER_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
     "border penalty 2": ({"border_penalty": 2.0}, "rank * (share of the box inside the image) ** 2"),
 }
 
+#: config/small.yaml before the re-acquisition check shipped (2026-12-06, late night): the base of the
+#: evidence and reacquire grids, so that both still run against what they were measured on.
+BEFORE_REACQUIRE: dict[str, Any] = {"reacquire_appearance_ratio": 0.0}
+
 EVIDENCE_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
     "shipped 2026-12-06 night": ({}, "config/small.yaml with the border penalty"),
     "score floor 0.2": ({"score_floor_ratio": 0.2}, "kappa x min(1, peak / (0.2 x the track's usual peak))"),
     "score floor 0.3": ({"score_floor_ratio": 0.3}, "kappa x min(1, peak / (0.3 x the track's usual peak))"),
     "score floor 0.5": ({"score_floor_ratio": 0.5}, "kappa x min(1, peak / (0.5 x the track's usual peak))"),
+}
+
+REACQUIRE_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
+    "shipped 2026-12-06 night": ({}, "config/small.yaml with the border penalty"),
+    **{
+        f"reacquire appearance {r}": (
+            {"reacquire_appearance_ratio": r},
+            f"a global pick re-acquires only with an appearance factor >= {r} x the track's usual one",
+        )
+        for r in (0.4, 0.5, 0.6)
+    },
+    "adopt the size after a global pick": (
+        {"adopt_size_after_global": True},
+        "the first confident local frame after a global pick takes the network's size undamped",
+    ),
+    **{
+        f"reacquire appearance {r} + adopt": (
+            {"reacquire_appearance_ratio": r, "adopt_size_after_global": True},
+            f"the appearance check at {r} and the undamped size after a global pick",
+        )
+        for r in (0.5,)
+    },
 }
 
 #: Each grid's changes as the table lists them (without the base config a grid's variants start from).
@@ -264,6 +290,7 @@ CHANGES_BY_GRID: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
     "dark": DARK_CHANGES,
     "border": BORDER_CHANGES,
     "evidence": EVIDENCE_CHANGES,
+    "reacquire": REACQUIRE_CHANGES,
 }
 
 #: The variant grids: name -> (variants, the reference row the deltas are taken against).
@@ -285,7 +312,14 @@ GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     "aspect": (ASPECT_CHANGES, "aspect with the size (shipped 2026-12-06)"),
     "dark": (DARK_CHANGES, "shipped 2026-12-06"),
     "border": (BORDER_CHANGES, "shipped 2026-12-06 evening"),
-    "evidence": (EVIDENCE_CHANGES, "shipped 2026-12-06 night"),
+    "evidence": (
+        {name: ({**BEFORE_REACQUIRE, **change}, what) for name, (change, what) in EVIDENCE_CHANGES.items()},
+        "shipped 2026-12-06 night",
+    ),
+    "reacquire": (
+        {name: ({**BEFORE_REACQUIRE, **change}, what) for name, (change, what) in REACQUIRE_CHANGES.items()},
+        "shipped 2026-12-06 night",
+    ),
 }
 
 
@@ -296,8 +330,9 @@ def run_variants(
     workers: int,
     only: list[str] | None,
     variants: dict[str, tuple[dict[str, Any], str]] = VARIANTS,
+    modalities: str = "rgb",
 ) -> list[dict[str, Any]]:
-    """Evaluate every (set, variant) not yet in ``out/ablation.jsonl``; return all rows of the file."""
+    """Evaluate every (set, modalities, variant) not yet in ``out/ablation.jsonl``; return all its rows."""
     from mamba_tracking_ros.eval.runner import ModelSpec, run_evaluation
     from mamba_tracking_ros.model.checkpoint import resolve_checkpoint
     from mamba_tracking_ros.model.config import load_model_config
@@ -305,10 +340,10 @@ def run_variants(
     resolved = resolve_checkpoint(checkpoint, load_model_config("small"))
     path = out / "ablation.jsonl"
     rows = read_rows(path)
-    done = {(r["set"], r["variant"]) for r in rows}
+    done = {(r["set"], r.get("modalities", "rgb"), r["variant"]) for r in rows}
     for set_name, root in sets.items():
         for name, (overrides, _) in variants.items():
-            if (set_name, name) in done or (only and name not in only):
+            if (set_name, modalities, name) in done or (only and name not in only):
                 continue
             start = time.time()
             spec = ModelSpec(
@@ -320,10 +355,10 @@ def run_variants(
             summary = run_evaluation(
                 "project",
                 root,
-                out / "runs" / set_name / name.replace(" ", "_"),
+                out / "runs" / column_name(set_name, modalities).replace(" ", "_") / name.replace(" ", "_"),
                 trackers=["mamba"],
                 inits=["box"],
-                modality_sets=["rgb"],
+                modality_sets=[modalities.replace("+", ",")],
                 model=spec,
                 workers=workers,
                 threads=1,
@@ -332,6 +367,7 @@ def run_variants(
             tracker = summary["trackers"][0]
             row = {
                 "set": set_name,
+                "modalities": modalities,
                 "variant": name,
                 "overrides": overrides,
                 "auc": tracker["auc"],
@@ -339,13 +375,17 @@ def run_variants(
                 "sequences": tracker["num_sequences"],
                 "seconds": round(time.time() - start, 1),
             }
-            print(
-                f"{set_name:8s} {name:32s} AUC {row['auc']:5.1f}  P@20 {row['precision_20']:5.1f}", flush=True
-            )
+            label = column_name(set_name, modalities)
+            print(f"{label:20s} {name:32s} AUC {row['auc']:5.1f} P@20 {row['precision_20']:5.1f}", flush=True)
             with path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             rows.append(row)
     return rows
+
+
+def column_name(set_name: str, modalities: str) -> str:
+    """A table column: the set's name for RGB rows, ``"<set> <modalities>"`` otherwise."""
+    return set_name if modalities == "rgb" else f"{set_name} {modalities}"
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -375,14 +415,19 @@ def write_table(
 ) -> None:
     """The Markdown ablation table: variants x sets (AUC), the change against the reference row, baselines."""
     variants, first = GRIDS[grid]
-    auc = {(r["set"], r["variant"]): r["auc"] for r in rows}
+    auc = {(column_name(r["set"], r.get("modalities", "rgb")), r["variant"]): r["auc"] for r in rows}
+    modality_sets = sorted({r.get("modalities", "rgb") for r in rows}, key=lambda m: (m != "rgb", m))
+    present = {column for column, _ in auc}
+    columns = [column_name(s, m) for m in modality_sets for s in sets if column_name(s, m) in present]
     lines = [
-        "| variant (`--set` overrides) | " + " | ".join(f"{s} AUC (Δ)" for s in sets) + " | what it tests |",
-        "|---|" + "---:|" * len(sets) + "---|",
+        "| variant (`--set` overrides) | "
+        + " | ".join(f"{c} AUC (Δ)" for c in columns)
+        + " | what it tests |",
+        "|---|" + "---:|" * len(columns) + "---|",
     ]
     for name, (_, what) in variants.items():
         cells = []
-        for s in sets:
+        for s in columns:
             value = auc.get((s, name))
             if value is None:
                 cells.append("—")
@@ -399,7 +444,7 @@ def write_table(
         knobs = ", ".join(f"{k}={v}" for k, v in change.items()) or "—"
         lines.append(f"| {name} (`{knobs}`) | " + " | ".join(cells) + f" | {what} |")
     for tracker, values in baseline_rows(baselines).items():
-        cells = [f"{values[s]:.1f}" if s in values else "—" for s in sets]
+        cells = [f"{values[s]:.1f}" if s in values else "—" for s in columns]
         label = tracker.replace("|", "\\|")
         lines.append(f"| {label} | " + " | ".join(cells) + " | OpenCV baseline, same sequences |")
     path.write_text("\n".join(lines) + "\n")
@@ -426,6 +471,12 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--only", default=None, help="comma list of variant names to run")
     p.add_argument(
+        "--modalities",
+        default="rgb",
+        help="the runs' modality set, as eval's --modalities (default rgb; e.g. rgb,thermal); rows of "
+        "other modality sets in the same ablation.jsonl become their own columns",
+    )
+    p.add_argument(
         "--grid",
         choices=sorted(GRIDS),
         default="policy",
@@ -433,7 +484,8 @@ def main() -> int:
         "current: on config/small.yaml of 2026-12-05 afternoon; refine: the DSST box refinement; "
         "exposure: software auto-exposure on the shipped config; aspect: how fast the box's aspect ratio "
         "follows the network's; dark: the appearance check on dark frames; border: candidates mostly "
-        "outside the image; evidence: a floor on the peak score behind the confidence",
+        "outside the image; evidence: a floor on the peak score behind the confidence; reacquire: an "
+        "appearance check on what a global search re-acquires",
     )
     p.add_argument("--table-only", action="store_true", help="only rewrite ablation.md from ablation.jsonl")
     args = p.parse_args()
@@ -444,7 +496,11 @@ def main() -> int:
     if args.table_only:
         rows = read_rows(args.out / "ablation.jsonl")
     else:
-        rows = run_variants(sets, args.out, args.checkpoint, args.workers, only, GRIDS[args.grid][0])
+        from mamba_tracking_ros.eval.runner import parse_modalities
+
+        modalities = "+".join(parse_modalities(args.modalities.replace("+", ",")))
+        variants = GRIDS[args.grid][0]
+        rows = run_variants(sets, args.out, args.checkpoint, args.workers, only, variants, modalities)
     names = list(sets) or list(dict.fromkeys(r["set"] for r in rows))
     write_table(rows, names, baselines, args.out / "ablation.md", args.grid)
     print(f"table: {args.out / 'ablation.md'}")

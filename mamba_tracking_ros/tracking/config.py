@@ -75,6 +75,14 @@ class TrackerConfig:
     # a candidate's kappa is scaled by min(1, its peak score / (this ratio * the track's usual confident peak
     # score)): a near-zero peak is no evidence of the target however large its margin (0: off)
     score_floor_ratio: float = 0.0
+    # a globally searched candidate re-acquires a lost track only when its colour / texture factor is at
+    # least this ratio times the track's usual one (EWMA over confident local frames): a look-alike of
+    # another colour found while the target is away takes neither the track nor its appearance model (0: off)
+    reacquire_appearance_ratio: float = 0.0
+    # the first confident local frame after a global pick takes the network's size as it is (no
+    # size_update_rate damping): a global search's box is coarse (the whole frame on one grid) and damping
+    # would keep it for many frames
+    adopt_size_after_global: bool = False
     tau: float = 0.25  # gate: kappa >= tau -> TRACKING and local search next, else global relocalisation
     lost_after: int = 10  # consecutive frames below tau after which the state is LOST (search stays global)
     init_box_confidence: float = 1.0  # confidence reported for, and EWMA memory seeded by, a user-given box
@@ -126,6 +134,7 @@ class TrackerConfig:
             "global_window_influence",
             "appearance_update_rate",
             "score_floor_ratio",
+            "reacquire_appearance_ratio",
             "refine_scale",
             "refine_learning_rate",
         )
@@ -178,6 +187,7 @@ class TrackerConfig:
             "appearance_floor_rest",
             "refine_translation",
             "appearance_exposed",
+            "adopt_size_after_global",
         )
         for name in (*flags, *checks):
             if not isinstance(getattr(self, name), bool):

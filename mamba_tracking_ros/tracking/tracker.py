@@ -17,7 +17,9 @@ Per frame:
    otherwise the best-ranked candidate (or, per ``low_confidence_box``, the held / predicted box) is reported
    and, after ``relocalise_after`` such frames, the next frame searches the whole image (RELOCALISING;
    LOST after ``lost_after`` such frames in a row; WAITING_FOR_TARGET while a sentence-only track has never
-   been acquired);
+   been acquired); in GLOBAL mode, once the target was acquired, ``S_t`` keeps only candidates whose colour /
+   texture factor reaches ``reacquire_appearance_ratio`` times the track's usual one (a look-alike of
+   another colour neither re-acquires the track nor teaches its appearance model);
 5. template clip (MambaVLT): when ``kappa >= template_update_threshold`` the crop around the result joins
    the clip (the initial template is kept; the other ``K - 1`` slots are a FIFO); tokens are computed once
    per refresh.
@@ -295,6 +297,9 @@ class Tracker:
         # only aspect estimate is the network's own (pulling towards its first box lost 1.7 AUC on test)
         self._aspect_ref: float | None = None
         self._score_ref: float | None = None  # the track's usual peak score (score_floor_ratio > 0)
+        # the track's usual appearance factor of its pick (reacquire_appearance_ratio > 0)
+        self._appearance_ref: float | None = None
+        self._size_from_global = False  # the box's size came from a global search (adopt_size_after_global)
 
     def reset_memory(self) -> None:
         """Forget the temporal memory only (SSM state and MVLM confidence) and relocalise globally next frame.
@@ -329,6 +334,7 @@ class Tracker:
             self._acquired = False
             self._aspect_ref = None
             self._score_ref = None
+            self._appearance_ref = None
             self._state = TrackState.WAITING_FOR_TARGET
 
     def start(self, frame: Frame, box: Sequence[float] | None = None, text: str | None = None) -> TrackResult:
@@ -642,6 +648,15 @@ class Tracker:
         )
         return replace(estimate, kappa=estimate.kappa * evidence)
 
+    def _reacquirable(self, passing: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        """The passing candidates (indices into the candidate list) of a global search that may re-acquire the
+        track: with ``reacquire_appearance_ratio`` > 0 and the target acquired before, those whose appearance
+        factor is at least the ratio times the track's usual one (all of them otherwise)."""
+        ratio = self.config.reacquire_appearance_ratio
+        if ratio <= 0.0 or not self._acquired or self._appearance_ref is None:
+            return passing
+        return passing[factors[passing] >= ratio * self._appearance_ref]
+
     def _candidates(self, ranked: np.ndarray) -> np.ndarray:
         """Flat indices of the top-k local maxima (3x3) of the ranking map, best first."""
         hs, ws = ranked.shape
@@ -693,6 +708,7 @@ class Tracker:
         margin_values = ranked if cfg.margin_on_prior and mode == SearchMode.LOCAL else None
         images = self._appearance_images(prep)
         checks = [(model, image) for model, image in images if model.ready]
+        factor = None
         if checks:
             # a look-alike of another colour drops in the ranking and in the margin (its competitor value)
             factor = self._appearance_factor(checks, ranked, boxes, window)
@@ -709,16 +725,27 @@ class Tracker:
         )
         estimate = self._weigh_by_evidence(estimate, scores.ravel()[cand])
         passing = np.flatnonzero(estimate.kappa >= cfg.tau)
+        kept = passing
+        if factor is not None and mode == SearchMode.GLOBAL:
+            kept = self._reacquirable(passing, factor[cand])
+        refused = kept.size < passing.size  # look-alikes refused: none of them may teach the appearance model
+        passing = kept
         pick = int(passing[0]) if passing.size else 0  # candidates are sorted by rank: best of S_t, else best
         kappa = self._confidence.commit(estimate, pick)
         score = float(scores.ravel()[cand[pick]])
         if passing.size and mode == SearchMode.LOCAL:
             self._score_ref = score if self._score_ref is None else 0.9 * self._score_ref + 0.1 * score
+            if factor is not None:
+                usual, own = self._appearance_ref, float(factor[cand[pick]])
+                self._appearance_ref = own if usual is None else 0.9 * usual + 0.1 * own
         if passing.size or kappa >= cfg.memory_update_min_kappa:
             self._memory = memory  # MambaVLT: the final state becomes the next frame's initial state
         image_box = [float(v) for v in xyxy_to_xywh(window.crop_to_image(boxes[cand[pick]]))]
-        if mode == SearchMode.LOCAL and self._box is not None and cfg.size_update_rate < 1.0:
+        adopt = cfg.adopt_size_after_global and self._size_from_global and passing.size > 0
+        if mode == SearchMode.LOCAL and self._box is not None and cfg.size_update_rate < 1.0 and not adopt:
             image_box = self._smooth_size(image_box, score * float(penalty.ravel()[cand[pick]]))
+        if passing.size:  # a confident local frame fixes the size; a confident global one leaves it coarse
+            self._size_from_global = mode == SearchMode.GLOBAL
         image_box = self._pull_aspect(image_box)
         if mode == SearchMode.LOCAL and passing.size and self._refiner.ready:
             image_box = self._refine(prep, image_box, cell=window.side / scores.shape[1])
@@ -748,11 +775,12 @@ class Tracker:
                 self._state = TrackState.LOST
             else:
                 self._state = TrackState.RELOCALISING
-        if kappa >= cfg.template_update_threshold:
+        learn = kappa >= cfg.template_update_threshold and not refused
+        if learn:
             for model, image in images:
                 model.update(image, self._box)
             self._learn_refiner(prep)
-        if kappa >= cfg.template_update_threshold:
+        if learn:
             due = self._frame_index - self._last_refresh >= cfg.template_update_interval
             if (self._clips and due) or (not self._clips and cfg.seed_template_from_text):
                 self._add_templates(prep, self._box, initial=False)

@@ -39,6 +39,7 @@ def test_policy_options_are_validated() -> None:
         ({"margin_on_prior": 1}, "margin_on_prior"),
         ({"border_penalty": -0.5}, "border_penalty"),
         ({"score_floor_ratio": 1.5}, "score_floor_ratio"),
+        ({"reacquire_appearance_ratio": -0.1}, "reacquire_appearance_ratio"),
     ):
         with pytest.raises(ValueError, match=name):
             TrackerConfig(**bad)
@@ -434,3 +435,77 @@ def test_score_floor_scales_kappa_by_the_peak_against_the_tracks_usual_peak(
             expected = 0.9 * np.minimum(1.0, candidate_scores / (0.5 * usual))
             assert weighed.kappa == pytest.approx(expected)
             assert weighed.kappa[2] < 0.25 <= 0.9  # the near-zero peak falls below the default tau
+
+
+def test_reacquire_appearance_ratio_refuses_a_global_pick_of_another_colour(
+    small_net: torch.nn.Module,
+) -> None:
+    """``reacquire_appearance_ratio``: after the relocalise command the whole frame is searched; on a
+    frame whose colours are swapped (the cat turns blue) the pick passes the gate and teaches the colour
+    model when the check is off, and is refused (RELOCALISING, the colour model untouched) when its
+    appearance factor falls below the ratio times the track's usual one."""
+    frames = [scene(i) for i in range(6)]
+    swapped = Frame(rgb=np.ascontiguousarray(scene(6).rgb[:, :, ::-1]), timestamp=0.6)
+    outcome = {}
+    for ratio in (0.0, 0.9):
+        config = {"reacquire_appearance_ratio": ratio, "appearance_weight": 1.0, "texture_weight": 0.0}
+        tracker = Tracker(model=small_net, tracker_config=config)
+        tracker.start(frames[0], box=BOX)
+        assert tracker._appearance_ref is None  # learnt from confident local frames only
+        for frame in frames[1:]:
+            tracker.update(frame)
+        usual = tracker._appearance_ref
+        assert usual is not None and 0.0 < usual <= 1.0
+        before = tracker._appearance._hist.copy()
+        tracker.reset_memory()  # what the relocalise service does: the next frame searches globally
+        result = tracker.update(swapped)
+        assert result.search_mode == SearchMode.GLOBAL
+        outcome[ratio] = (result.state, np.array_equal(before, tracker._appearance._hist))
+    assert outcome[0.0] == (TrackState.TRACKING, False)  # re-acquired, and the blue pick was learnt
+    assert outcome[0.9] == (TrackState.RELOCALISING, True)  # refused, nothing learnt from it
+
+
+def test_reacquirable_keeps_candidates_by_their_appearance_factor(small_net: torch.nn.Module) -> None:
+    """``_reacquirable`` keeps the passing candidates whose factor reaches ratio x usual, all of them when the
+    check is off, before the target was ever acquired, or before a usual factor exists."""
+    passing = np.array([0, 2, 3])
+    factors = np.array([0.1, 0.9, 0.35, 0.5])
+    for ratio, acquired, usual, expected in (
+        (0.5, True, 0.8, [3]),  # 0.5 x 0.8 = 0.4: candidate 2 (0.35) is refused, 3 (0.5) kept
+        (0.0, True, 0.8, [0, 2, 3]),
+        (0.5, False, 0.8, [0, 2, 3]),
+        (0.5, True, None, [0, 2, 3]),
+    ):
+        tracker = Tracker(model=small_net, tracker_config={"reacquire_appearance_ratio": ratio})
+        tracker._acquired, tracker._appearance_ref = acquired, usual
+        assert tracker._reacquirable(passing, factors).tolist() == expected
+
+
+def test_adopt_size_after_global_skips_the_size_damping_once(small_net: torch.nn.Module) -> None:
+    """``adopt_size_after_global``: the first confident local frame after a confident global pick takes the
+    network's size undamped (``_smooth_size`` is not called on it), later frames are damped again; off, every
+    confident local frame is damped."""
+    frames = [scene(i) for i in range(7)]
+    damped = {}
+    for adopt in (False, True):
+        config = {"adopt_size_after_global": adopt, "appearance_weight": 1.0, "texture_weight": 0.0}
+        tracker = Tracker(model=small_net, tracker_config=config)
+        calls: list[int] = []
+        smooth = tracker._smooth_size
+
+        def spy(
+            box: list[float], score: float, tracker: Tracker = tracker, smooth=smooth, calls=calls
+        ) -> list[float]:
+            calls.append(tracker.frame_index)
+            return smooth(box, score)
+
+        tracker._smooth_size = spy
+        tracker.start(frames[0], box=BOX)
+        tracker.update(frames[1])
+        tracker.reset_memory()  # the next frame searches globally
+        modes = [(r.search_mode, r.state) for r in (tracker.update(f) for f in frames[2:])]
+        assert modes[0] == (SearchMode.GLOBAL, TrackState.TRACKING)
+        assert all(m == (SearchMode.LOCAL, TrackState.TRACKING) for m in modes[1:])
+        damped[adopt] = [i for i in calls if i >= 2]
+    assert damped[False] == [3, 4, 5, 6]
+    assert damped[True] == [4, 5, 6]  # frame 3, the first local frame after the global pick, is not damped
