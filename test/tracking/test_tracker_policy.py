@@ -488,7 +488,12 @@ def test_adopt_size_after_global_skips_the_size_damping_once(small_net: torch.nn
     frames = [scene(i) for i in range(7)]
     damped = {}
     for adopt in (False, True):
-        config = {"adopt_size_after_global": adopt, "appearance_weight": 1.0, "texture_weight": 0.0}
+        config = {
+            "adopt_size_after_global": adopt,
+            "reacquire_appearance_ratio": 0.0,  # the global pick below must re-acquire
+            "appearance_weight": 1.0,
+            "texture_weight": 0.0,
+        }
         tracker = Tracker(model=small_net, tracker_config=config)
         calls: list[int] = []
         smooth = tracker._smooth_size
