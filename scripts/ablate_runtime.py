@@ -25,6 +25,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+
+def on_base(
+    base: dict[str, Any], changes: dict[str, tuple[dict[str, Any], str]]
+) -> dict[str, tuple[dict[str, Any], str]]:
+    """Each change's overrides laid over ``base`` (the config the grid was measured on), its text kept."""
+    return {name: ({**base, **change}, what) for name, (change, what) in changes.items()}
+
+
 #: The policy of main at 02a33bc (what the issue measured): every runtime knob added since then off.
 OLD_POLICY: dict[str, Any] = {
     "appearance_weight": 0.0,
@@ -70,7 +78,7 @@ CHANGES: dict[str, tuple[dict[str, Any], str]] = {
 
 #: Variants run: every change on top of the old policy, and the config as shipped now (no overrides).
 VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
-    **{name: ({**OLD_POLICY, **change}, what) for name, (change, what) in CHANGES.items()},
+    **on_base(OLD_POLICY, CHANGES),
     "config as shipped": ({}, "the `tracker:` section of config/small.yaml now"),
 }
 
@@ -271,13 +279,10 @@ REACQUIRE_CHANGES: dict[str, tuple[dict[str, Any], str]] = {
         {"adopt_size_after_global": True},
         "the first confident local frame after a global pick takes the network's size undamped",
     ),
-    **{
-        f"reacquire appearance {r} + adopt": (
-            {"reacquire_appearance_ratio": r, "adopt_size_after_global": True},
-            f"the appearance check at {r} and the undamped size after a global pick",
-        )
-        for r in (0.5,)
-    },
+    "reacquire appearance 0.5 + adopt": (
+        {"reacquire_appearance_ratio": 0.5, "adopt_size_after_global": True},
+        "the appearance check at 0.5 and the undamped size after a global pick",
+    ),
 }
 
 #: Each grid's changes as the table lists them (without the base config a grid's variants start from).
@@ -297,15 +302,15 @@ CHANGES_BY_GRID: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
 GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     "policy": (VARIANTS, "old policy (02a33bc)"),
     "shipped": (
-        {name: ({**POLICY_2026_12_04, **change}, what) for name, (change, what) in SHIPPED_CHANGES.items()},
+        on_base(POLICY_2026_12_04, SHIPPED_CHANGES),
         "config as shipped",
     ),
     "current": (
-        {name: ({**BEFORE_REFINE, **change}, what) for name, (change, what) in CURRENT_CHANGES.items()},
+        on_base(BEFORE_REFINE, CURRENT_CHANGES),
         "as shipped",
     ),
     "refine": (
-        {name: ({**BEFORE_REFINE, **change}, what) for name, (change, what) in REFINE_CHANGES.items()},
+        on_base(BEFORE_REFINE, REFINE_CHANGES),
         "no refinement",
     ),
     "exposure": (EXPOSURE_CHANGES, "no gain (shipped 2026-12-05)"),
@@ -313,11 +318,11 @@ GRIDS: dict[str, tuple[dict[str, tuple[dict[str, Any], str]], str]] = {
     "dark": (DARK_CHANGES, "shipped 2026-12-06"),
     "border": (BORDER_CHANGES, "shipped 2026-12-06 evening"),
     "evidence": (
-        {name: ({**BEFORE_REACQUIRE, **change}, what) for name, (change, what) in EVIDENCE_CHANGES.items()},
+        on_base(BEFORE_REACQUIRE, EVIDENCE_CHANGES),
         "shipped 2026-12-06 night",
     ),
     "reacquire": (
-        {name: ({**BEFORE_REACQUIRE, **change}, what) for name, (change, what) in REACQUIRE_CHANGES.items()},
+        on_base(BEFORE_REACQUIRE, REACQUIRE_CHANGES),
         "shipped 2026-12-06 night",
     ),
 }
